@@ -1,0 +1,205 @@
+"""One registry class for every kind of component (feature, block, model, pruner, ...).
+
+Each kind has one :class:`Registry`. Components register themselves where they are defined,
+together with tags and two tiny configurations: ``test_params`` (for the common checks in
+``tests/common``) and ``bench_params`` (for the asv suites), so adding a method is a one-file
+change that tests and benchmarks pick up at once.
+
+This module imports nothing heavy: a registry imports the packages that fill it only when it
+is first queried.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "Entry",
+    "Registry",
+    "UnknownComponentError",
+    "MODELS",
+    "BLOCKS",
+    "FEATURES",
+    "PRUNERS",
+    "QUANTIZERS",
+    "LOSSES",
+    "REGISTRIES",
+]
+
+
+class UnknownComponentError(KeyError):
+    """Raised for a name that no component of the kind was registered under."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component.
+
+    Attributes
+    ----------
+    name : registry key.
+    obj : the class or builder function; ``obj(**params)`` creates the component.
+    tags : free-form labels, e.g. ``{"classifier", "requires_data"}``.
+    test_params : tiny keyword arguments for the common checks (fast, few parameters).
+    bench_params : keyword arguments for the asv suites.
+    meta : kind-specific facts, e.g. ``input_shape=(1, 28, 28)`` and ``dataset`` for models.
+    """
+
+    name: str
+    obj: Callable[..., Any]
+    tags: frozenset[str] = frozenset()
+    test_params: Mapping[str, Any] = field(default_factory=dict)
+    bench_params: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def create(self, **kwargs: Any) -> Any:
+        """Build the component with ``kwargs``."""
+        return self.obj(**kwargs)
+
+
+class Registry:
+    """Name -> component mapping for one kind of component.
+
+    Parameters
+    ----------
+    kind : what the registry holds ("model", "feature", ...), used in messages.
+    modules : dotted names of the modules that register the components; they are imported
+        on the first query, so that building the registry costs nothing at import time.
+
+    Examples
+    --------
+    >>> reg = Registry("widget")
+    >>> @reg.register(tags={"tiny"}, test_params={"n": 1})
+    ... def square(n=2):
+    ...     return n * n
+    >>> reg.create("square", n=3)
+    9
+    >>> reg.list("sq*")
+    ['square']
+    """
+
+    def __init__(self, kind: str, modules: Iterable[str] = ()) -> None:
+        self.kind = kind
+        self._modules = tuple(modules)
+        self._loaded = not self._modules
+        self._entries: dict[str, Entry] = {}
+
+    # -- registration ------------------------------------------------------------------
+    def register(
+        self,
+        obj: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        test_params: Mapping[str, Any] | None = None,
+        bench_params: Mapping[str, Any] | None = None,
+        **meta: Any,
+    ) -> Any:
+        """Register ``obj`` (usable bare, ``@reg.register``, or with arguments).
+
+        Raises ``ValueError`` if the name is already taken: two components never share a name.
+        """
+
+        def add(target: Callable[..., Any]) -> Callable[..., Any]:
+            key = name or target.__name__
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"name must be a non-empty str, got {key!r}")
+            if key in self._entries:
+                previous = self._entries[key].obj
+                raise ValueError(
+                    f"duplicate {self.kind} name {key!r}: already registered by "
+                    f"{previous.__module__}.{previous.__qualname__}"
+                )
+            if isinstance(tags, str):
+                raise TypeError(f"tags must be an iterable of str, got the str {tags!r}")
+            self._entries[key] = Entry(
+                name=key,
+                obj=target,
+                tags=frozenset(tags),
+                test_params=MappingProxyType(dict(test_params or {})),
+                bench_params=MappingProxyType(dict(bench_params or {})),
+                meta=MappingProxyType(dict(meta)),
+            )
+            return target
+
+        return add if obj is None else add(obj)
+
+    # -- queries -----------------------------------------------------------------------
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for module in self._modules:
+                importlib.import_module(module)
+
+    def get(self, name: str) -> Entry:
+        """The entry registered as ``name``; unknown names raise with the closest matches."""
+        self._load()
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise UnknownComponentError(
+                f"unknown {self.kind} {name!r}{hint} "
+                f"(known: {', '.join(sorted(self._entries)) or 'none'})"
+            ) from None
+
+    def create(self, name: str, **kwargs: Any) -> Any:
+        """Build the component registered as ``name`` with ``kwargs``."""
+        return self.get(name).create(**kwargs)
+
+    def list(self, pattern: str = "*", *, tags: Iterable[str] = ()) -> list[str]:
+        """Sorted names matching the shell-style ``pattern`` that carry all ``tags``."""
+        self._load()
+        if not isinstance(pattern, str):
+            raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
+        wanted = frozenset([tags] if isinstance(tags, str) else tags)
+        return sorted(
+            name
+            for name, entry in self._entries.items()
+            if fnmatch.fnmatchcase(name, pattern) and wanted <= entry.tags
+        )
+
+    def entries(self) -> list[Entry]:
+        """All entries, sorted by name."""
+        self._load()
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._entries)} entries)"
+
+
+#: One registry per kind. ``modules`` lists where each kind's components are defined; a new
+#: module of components is added here once.
+MODELS = Registry("model", modules=("lightvision.models",))
+BLOCKS = Registry("block", modules=())
+FEATURES = Registry("feature", modules=())
+PRUNERS = Registry("pruner", modules=())
+QUANTIZERS = Registry("quantizer", modules=())
+LOSSES = Registry("loss", modules=())
+
+REGISTRIES: dict[str, Registry] = {
+    r.kind: r for r in (MODELS, BLOCKS, FEATURES, PRUNERS, QUANTIZERS, LOSSES)
+}
