@@ -1,0 +1,87 @@
+"""The Registry class and the public model helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+import lightvision
+from lightvision.registry import REGISTRIES, Registry, UnknownComponentError
+
+
+@pytest.fixture
+def reg():
+    reg = Registry("widget")
+
+    @reg.register(tags={"tiny", "fast"}, test_params={"n": 1}, bench_params={"n": 5}, size=3)
+    def square(n=2):
+        return n * n
+
+    @reg.register(name="cube_v2", tags={"tiny"})
+    def cube(n=2):
+        return n**3
+
+    return reg
+
+
+def test_register_and_create(reg):
+    assert reg.create("square", n=3) == 9
+    assert reg.create("cube_v2") == 8
+    entry = reg.get("square")
+    assert entry.tags == {"tiny", "fast"}
+    assert dict(entry.test_params) == {"n": 1} and dict(entry.bench_params) == {"n": 5}
+    assert entry.meta["size"] == 3
+    assert entry.create(**entry.test_params) == 1
+    assert "square" in reg and "cube" not in reg and len(reg) == 2
+
+
+def test_list_filters_by_pattern_and_tags(reg):
+    assert reg.list() == ["cube_v2", "square"] == list(reg)
+    assert reg.list("sq*") == ["square"]
+    assert reg.list(tags={"fast"}) == ["square"]
+    assert reg.list(tags="tiny") == ["cube_v2", "square"]
+    assert reg.list("nothing*") == []
+
+
+def test_duplicate_name_is_an_error(reg):
+    with pytest.raises(ValueError, match="duplicate widget name 'square'"):
+        reg.register(lambda: 0, name="square")
+
+
+def test_unknown_name_suggests_close_matches(reg):
+    with pytest.raises(UnknownComponentError, match="did you mean 'square'") as info:
+        reg.get("sqare")
+    assert isinstance(info.value, KeyError)
+    with pytest.raises(KeyError, match="unknown widget 'zzz'"):
+        reg.create("zzz")
+
+
+def test_bad_arguments(reg):
+    with pytest.raises(TypeError, match="name"):
+        reg.get(3)
+    with pytest.raises(TypeError, match="pattern"):
+        reg.list(3)
+    with pytest.raises(TypeError, match="tags"):
+        reg.register(lambda: 0, name="x", tags="tiny")
+
+
+def test_entries_are_read_only(reg):
+    with pytest.raises(TypeError):
+        reg.get("square").test_params["n"] = 7
+
+
+def test_lazy_population():
+    reg = Registry("model", modules=("lightvision.models",))
+    assert not reg._loaded
+    assert isinstance(reg, Registry) and len(REGISTRIES) >= 6
+
+
+def test_public_model_helpers():
+    assert "small_cnn" in lightvision.list_models()
+    assert lightvision.list_models("small*", tags=("reference",)) == ["small_cnn"]
+    assert lightvision.create_model("small_cnn", num_classes=3).num_classes == 3
+    with pytest.raises(KeyError, match="did you mean 'small_cnn'"):
+        lightvision.create_model("smal_cnn")
+    with pytest.raises(ValueError, match="num_classes"):
+        lightvision.create_model("small_cnn", num_classes=0)
+    with pytest.raises(ValueError, match="widths"):
+        lightvision.create_model("small_cnn", widths=())
