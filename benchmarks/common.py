@@ -1,0 +1,58 @@
+"""Shared benchmark settings: the quick/full profile switch, seeds and cached data loading.
+
+``LIGHTVISION_BENCH_PROFILE=quick`` (default) keeps a whole ``asv run`` within minutes on 2
+cores: the committed Fashion-MNIST subset and short training. ``full`` uses the full
+Fashion-MNIST when it is installed (``apt-get install dataset-fashion-mnist`` or
+``LIGHTVISION_FASHION_MNIST``) and each model's full training schedule.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+PROFILE = os.environ.get("LIGHTVISION_BENCH_PROFILE", "quick")
+if PROFILE not in ("quick", "full"):
+    raise ValueError(f"LIGHTVISION_BENCH_PROFILE must be 'quick' or 'full', got {PROFILE!r}")
+
+SEED = 0
+
+#: Per-profile settings: which Fashion-MNIST copy to read and the cap on training epochs.
+CONFIG = {
+    "quick": {"fashion_source": "bundled", "max_epochs": 6},
+    "full": {"fashion_source": "auto", "max_epochs": None},
+}[PROFILE]
+
+
+@lru_cache(maxsize=None)
+def image_data(name: str, split: str):
+    """(X, y) as float tensors (n, C, H, W) in [0, 1] and int64 labels, for ``name`` in
+    {"fashion_mnist", "digits"}. digits has no official split: a stratified 75/25 split with
+    ``SEED`` stands in."""
+    import numpy as np
+    import torch
+
+    from lightvision.datasets import load_digits, load_fashion_mnist
+    from lightvision.training import images_to_tensor
+
+    if name == "fashion_mnist":
+        images, labels = load_fashion_mnist(split, source=CONFIG["fashion_source"])
+        return images_to_tensor(images), torch.as_tensor(labels)
+    if name == "digits":
+        from sklearn.model_selection import train_test_split
+
+        images, labels = load_digits()
+        parts = train_test_split(images, labels, test_size=0.25, stratify=labels,
+                                 random_state=SEED)
+        images, labels = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
+        return images_to_tensor(images.astype(np.float32) / 16), torch.as_tensor(labels)
+    raise ValueError(f"unknown benchmark dataset {name!r}")
+
+
+def train_config(entry) -> dict:
+    """The ``fit`` keyword arguments for a registered model in the current profile."""
+    config = dict(entry.meta.get("train", {}))
+    config.setdefault("epochs", 10)
+    if CONFIG["max_epochs"] is not None:
+        config["epochs"] = min(config["epochs"], CONFIG["max_epochs"])
+    return config

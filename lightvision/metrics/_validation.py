@@ -1,0 +1,101 @@
+"""Shared argument checks and context managers for :mod:`lightvision.metrics`."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+def check_model(model: object, name: str = "model") -> nn.Module:
+    """Return ``model`` if it is an ``nn.Module``, else raise ``TypeError`` naming ``name``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def check_inputs(example_input: object, name: str = "example_input") -> tuple[torch.Tensor, ...]:
+    """Normalise a tensor or a tuple of tensors to a non-empty tuple of batched, finite tensors.
+
+    Raises
+    ------
+    TypeError
+        If ``example_input`` is neither a tensor nor a tuple of tensors.
+    ValueError
+        If a tensor has no batch dimension, a zero batch dimension, or non-finite values.
+    """
+    if isinstance(example_input, torch.Tensor):
+        tensors: tuple[torch.Tensor, ...] = (example_input,)
+    elif (
+        isinstance(example_input, tuple)
+        and example_input
+        and all(isinstance(t, torch.Tensor) for t in example_input)
+    ):
+        tensors = example_input
+    else:
+        raise TypeError(
+            f"{name} must be a torch.Tensor or a non-empty tuple of tensors, "
+            f"got {type(example_input).__name__}"
+        )
+    for t in tensors:
+        if t.dim() == 0 or t.shape[0] == 0:
+            raise ValueError(f"{name} needs a non-zero batch dimension, got shape {tuple(t.shape)}")
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains non-finite values (NaN or inf)")
+    return tensors
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` if it is an ``int`` >= 1 (not ``bool``), else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def check_nonnegative_int(value: object, name: str) -> int:
+    """Return ``value`` if it is an ``int`` >= 0 (not ``bool``), else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_positive_float(value: object, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number > 0, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def first_sample(inputs: tuple[torch.Tensor, ...], batch_size: int = 1) -> tuple[torch.Tensor, ...]:
+    """Repeat the first sample of every input ``batch_size`` times: shapes ``(batch_size, ...)``."""
+    return tuple(t[:1].expand(batch_size, *t.shape[1:]).contiguous() for t in inputs)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode and restore each one's ``training`` flag on exit."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+@contextlib.contextmanager
+def plain_no_grad() -> Iterator[None]:
+    """``no_grad`` outside inference mode, so aten ops are decomposed the same way every time."""
+    with torch.inference_mode(False), torch.no_grad():
+        yield
