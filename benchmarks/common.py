@@ -9,7 +9,7 @@ Fashion-MNIST when it is installed (``apt-get install dataset-fashion-mnist`` or
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 PROFILE = os.environ.get("LIGHTVISION_BENCH_PROFILE", "quick")
 if PROFILE not in ("quick", "full"):
@@ -24,7 +24,7 @@ CONFIG = {
 }[PROFILE]
 
 
-@lru_cache(maxsize=None)
+@cache
 def image_data(name: str, split: str):
     """(X, y) as float tensors (n, C, H, W) in [0, 1] and int64 labels, for ``name`` in
     {"fashion_mnist", "digits"}. digits has no official split: a stratified 75/25 split with

@@ -22,7 +22,17 @@ _HELPERS = {  # public name -> module that defines it
     "profile": "lightvision.metrics",
 }
 
-__all__ = [*_SUBMODULES, *_HELPERS, "__version__"]
+__all__ = [
+    "__version__",
+    "create_model",
+    "datasets",
+    "list_models",
+    "metrics",
+    "models",
+    "profile",
+    "registry",
+    "training",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets, metrics, models, registry, training

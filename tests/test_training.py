@@ -44,7 +44,8 @@ def test_fit_learns_digits_and_is_deterministic():
     hist_a = fit(model_a, Xtr, ytr, epochs=15, batch_size=32, lr=1e-2, progress=False,
                  validation_data=(Xte, yte), random_state=7)
     fit(model_b, Xtr, ytr, epochs=15, batch_size=32, lr=1e-2, progress=False, random_state=7)
-    for (key, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+    pairs = zip(model_a.state_dict().items(), model_b.state_dict().values(), strict=True)
+    for (key, a), b in pairs:
         assert torch.equal(a, b), f"{key} differs between two runs with the same seed"
     after = evaluate(model_a, Xte, yte)
     # 15 epochs on 500 digits take a 10-class net from chance (~90 % error) to under 20 %.
@@ -86,7 +87,8 @@ def test_custom_task_and_regression_loss():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"X": torch.zeros(0, 1, 8, 8), "y": torch.zeros(0, dtype=torch.long)}, ValueError, "empty"),
+        ({"X": torch.zeros(0, 1, 8, 8), "y": torch.zeros(0, dtype=torch.long)},
+         ValueError, "empty"),
         ({"y": torch.zeros(3, dtype=torch.long)}, ValueError, "same length"),
         ({"X": torch.zeros(8, 1, 8, 8, dtype=torch.uint8)}, TypeError, "images_to_tensor"),
         ({"X": torch.full((8, 1, 8, 8), float("nan"))}, ValueError, "NaN"),

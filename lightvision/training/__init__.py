@@ -229,8 +229,10 @@ def fit(
                     opt.step()
                     if sched is not None:
                         sched.step()
-                    for key, value in out.items():
-                        if key != "output" and isinstance(value, torch.Tensor) and value.numel() == 1:
+                    for key, value in out.items():  # running means of the scalar losses
+                        if key == "output" or not isinstance(value, torch.Tensor):
+                            continue
+                        if value.numel() == 1:
                             sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(idx)
                 record = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
                 record.update({k: v / len(X) for k, v in sums.items()})
