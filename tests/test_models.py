@@ -26,8 +26,9 @@ def test_small_cnn_cost_matches_hand_formulas():
 @pytest.mark.repro
 def test_small_cnn_learns_fashion_mnist_subset():
     """4 epochs on the 10,000-image subset reach under 18 % test error on its 2,000 test
-    images (measured 13.9 % with seed 0 on a 2-core AMD EPYC, torch 2.13.0; a plain small CNN gets 10-15 % on the full set with
-    longer training). The 4-point margin covers differences between CPUs and BLAS builds."""
+    images (measured 13.9 % with seed 0 on a 2-core AMD EPYC, torch 2.13.0; a plain small CNN
+    gets 10-15 % on the full set with longer training). The 4-point margin covers differences
+    between CPUs and BLAS builds."""
     images, labels = load_fashion_mnist("train", source="bundled")
     test_images, test_labels = load_fashion_mnist("test", source="bundled")
     torch.manual_seed(0)

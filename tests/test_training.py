@@ -96,7 +96,7 @@ def test_custom_task_and_regression_loss():
         ({"y": torch.zeros(8)}, TypeError, "loss="),
         ({"y": torch.full((8,), 10)}, ValueError, "num_classes=10"),
         ({"epochs": 0}, ValueError, "epochs"),
-        ({"batch_size": 2.5}, ValueError, "batch_size"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),
         ({"lr": -1.0}, ValueError, "lr"),
         ({"weight_decay": -1.0}, ValueError, "weight_decay"),
         ({"optimizer": "adam2"}, ValueError, "optimizer"),

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
+from .._checks import check_model
+
+__all__ = ["check_inputs", "check_model", "eval_mode", "first_sample", "plain_no_grad"]
+
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
-
-
-def check_model(model: object, name: str = "model") -> nn.Module:
-    """Return ``model`` if it is an ``nn.Module``, else raise ``TypeError`` naming ``name``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
-    return model
 
 
 def check_inputs(example_input: object, name: str = "example_input") -> tuple[torch.Tensor, ...]:
@@ -48,33 +44,6 @@ def check_inputs(example_input: object, name: str = "example_input") -> tuple[to
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} contains non-finite values (NaN or inf)")
     return tensors
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` if it is an ``int`` >= 1 (not ``bool``), else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def check_nonnegative_int(value: object, name: str) -> int:
-    """Return ``value`` if it is an ``int`` >= 0 (not ``bool``), else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def check_positive_float(value: object, name: str) -> float:
-    """Return ``value`` as a float if it is a finite real number > 0, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
 
 
 def first_sample(inputs: tuple[torch.Tensor, ...], batch_size: int = 1) -> tuple[torch.Tensor, ...]:

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._validation import check_inputs, check_model, check_nonnegative_int, check_positive_int
+from .._checks import check_int
+from ._validation import check_inputs, check_model
 from .counting import count_ops, count_params
 from .energy import EnergyTable, estimate_energy
 from .memory import _activation_stats, model_size_bytes
@@ -149,9 +150,9 @@ def profile(
     check_inputs(example_input)
     if not isinstance(timing, bool):
         raise TypeError(f"timing must be a bool, got {type(timing).__name__}")
-    check_positive_int(repeats, "repeats")
-    check_nonnegative_int(warmup, "warmup")
-    check_positive_int(throughput_batch, "throughput_batch")
+    check_int(repeats, "repeats")
+    check_int(warmup, "warmup", 0)
+    check_int(throughput_batch, "throughput_batch")
     params = count_params(model)
     ops = count_ops(model, example_input)
     model_bytes = model_size_bytes(model)

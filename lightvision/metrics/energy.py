@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from ._validation import check_nonnegative_int
+from .._checks import check_int
 from .counting import OpCount
 
 __all__ = ["EnergyEstimate", "EnergyTable", "estimate_energy"]
@@ -137,8 +137,8 @@ def estimate_energy(
     """
     if not isinstance(ops, OpCount):
         raise TypeError(f"ops must be an OpCount, got {type(ops).__name__}")
-    check_nonnegative_int(model_bytes, "model_bytes")
-    check_nonnegative_int(activation_bytes, "activation_bytes")
+    check_int(model_bytes, "model_bytes", 0)
+    check_int(activation_bytes, "activation_bytes", 0)
     if table is None:
         table = EnergyTable()
     elif not isinstance(table, EnergyTable):

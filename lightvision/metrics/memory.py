@@ -34,13 +34,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from ._validation import (
-    check_inputs,
-    check_model,
-    check_positive_int,
-    eval_mode,
-    plain_no_grad,
-)
+from .._checks import check_int
+from ._validation import check_inputs, check_model, eval_mode, plain_no_grad
 from .counting import cost_spec
 
 __all__ = ["activation_traffic_bytes", "model_size_bytes", "peak_activation_bytes"]
@@ -146,7 +141,7 @@ def _activation_stats(
     check_model(model)
     inputs = check_inputs(example_input)
     if activation_bits is not None:
-        check_positive_int(activation_bits, "activation_bits")
+        check_int(activation_bits, "activation_bits")
     stats = _ActivationStats(activation_bits)
     for t in [*model.parameters(), *model.buffers()]:
         stats.exclude(t)

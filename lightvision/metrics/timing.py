@@ -19,14 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._validation import (
-    check_inputs,
-    check_model,
-    check_nonnegative_int,
-    check_positive_int,
-    eval_mode,
-    first_sample,
-)
+from .._checks import check_int
+from ._validation import check_inputs, check_model, eval_mode, first_sample
 
 __all__ = ["Latency", "measure_latency", "measure_throughput"]
 
@@ -94,8 +88,8 @@ def measure_latency(
     """
     check_model(model)
     inputs = first_sample(check_inputs(example_input))
-    check_positive_int(repeats, "repeats")
-    check_nonnegative_int(warmup, "warmup")
+    check_int(repeats, "repeats")
+    check_int(warmup, "warmup", 0)
     ms = 1e3 * _time_forward(model, inputs, repeats, warmup)
     return Latency(
         median_ms=float(np.median(ms)),
@@ -134,8 +128,8 @@ def measure_throughput(
         Samples per second, ``batch_size / median seconds per pass``.
     """
     check_model(model)
-    check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     inputs = first_sample(check_inputs(example_input), batch_size)
-    check_positive_int(repeats, "repeats")
-    check_nonnegative_int(warmup, "warmup")
+    check_int(repeats, "repeats")
+    check_int(warmup, "warmup", 0)
     return float(batch_size / np.median(_time_forward(model, inputs, repeats, warmup)))

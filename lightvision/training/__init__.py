@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_int, check_model, check_real
+
 __all__ = ["History", "Task", "fit", "evaluate", "images_to_tensor", "supervised_task"]
 
 Task = Callable[[nn.Module, torch.Tensor, torch.Tensor], Mapping[str, torch.Tensor]]
@@ -123,12 +125,6 @@ def _check_labels(model: nn.Module, y: torch.Tensor, name: str) -> None:
         )
 
 
-def _positive(name: str, value: Any, kind: type = int) -> None:
-    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
-    if not ok or not value > 0 or (kind is float and not math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive {kind.__name__}, got {value!r}")
-
-
 def fit(
     model: nn.Module,
     X: np.ndarray | torch.Tensor,
@@ -170,14 +166,12 @@ def fit(
     device : where to train; batches are moved there one at a time.
     progress : show a tqdm progress bar over epochs.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     X, y = _check_data(X, y)
-    _positive("epochs", epochs)
-    _positive("batch_size", batch_size)
-    _positive("lr", lr, float)
-    if not isinstance(weight_decay, (int, float)) or not 0 <= weight_decay < math.inf:
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
+    check_real(lr, "lr")
+    check_real(weight_decay, "weight_decay", strict=False)
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     if not isinstance(random_state, int) or isinstance(random_state, bool):
@@ -268,10 +262,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean loss over (X, y) in eval mode, plus ``accuracy`` and ``error`` (= 1 - accuracy)
     when ``y`` holds integer labels. The model's train/eval mode is restored afterwards."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     X, y = _check_data(X, y)
-    _positive("batch_size", batch_size)
+    check_int(batch_size, "batch_size")
     if task is None:
         task = supervised_task(loss if loss is not None else _default_loss(y))
         _check_labels(model, y, "y")
