@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -60,8 +59,9 @@ def _human(value: float | None, unit: str) -> str:
     return f"{int(value):,} {unit}".rstrip()
 
 
-def summarise(results_file: Path) -> tuple[str, int]:
-    """The summary table (markdown) of one asv results file, and the number of failures."""
+def summarise(results_file: Path, context: str = "") -> tuple[str, int]:
+    """The summary table (markdown) of one asv results file, and the number of failures;
+    ``context`` (e.g. the profile and data used) is added to the header."""
     data = json.loads(results_file.read_text())
     meta = json.loads((RESULTS / "benchmarks.json").read_text())
     columns = data["result_columns"]
@@ -79,11 +79,11 @@ def summarise(results_file: Path) -> tuple[str, int]:
             rows.append((name, ", ".join(combo), _human(value, unit)))
     env = data.get("params", {})
     header = (
-        f"lightvision benchmarks - commit {data['commit_hash'][:8]}, profile "
-        f"{os.environ.get('LIGHTVISION_BENCH_PROFILE', 'quick')}, machine {env.get('machine')} "
-        f"({env.get('cpu')}, {env.get('num_cpu')} cpus), Python {platform.python_version()}, "
-        f"torch {env.get('torch', data.get('requirements', {}).get('torch', '?'))}\n"
-        "Lower is better for every row (error rates, times, sizes, counts).\n"
+        f"lightvision benchmarks - commit {data['commit_hash'][:8]}, machine "
+        f"{env.get('machine')} ({env.get('cpu')}, {env.get('num_cpu')} cpus), Python "
+        f"{platform.python_version()}, torch {env.get('torch', '?')}\n"
+        + (f"{context}\n" if context else "")
+        + "Lower is better for every row (error rates, times, sizes, counts).\n"
     )
     width = [max(len(r[i]) for r in rows + [("benchmark", "params", "value")]) for i in range(3)]
     line = "| " + " | ".join(f"{{:<{w}}}" for w in width) + " |"
@@ -98,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run", action="store_true", help="only summarise existing results")
     parser.add_argument("--bench", help="regular expression selecting benchmarks (asv --bench)")
     args = parser.parse_args(argv)
+    from common import CONFIG, PROFILE  # benchmarks/common.py, next to this script
+
+    from lightvision.datasets import fashion_mnist_dir
+
     commit = _git_head()
     status = 0 if args.no_run else _run_asv(commit, args.bench)
-    text, failures = summarise(_latest_results(commit))
+    context = (f"profile {PROFILE} (LIGHTVISION_BENCH_PROFILE); Fashion-MNIST read from "
+               f"{fashion_mnist_dir(source=CONFIG['fashion_source'])}")
+    text, failures = summarise(_latest_results(commit), context)
     print("\n" + text)
     (ROOT / ".asv" / "summary.md").write_text(text)
     if failures:
