@@ -33,8 +33,9 @@ __all__ = [
 ]
 
 
-class UnknownComponentError(KeyError):
-    """Raised for a name that no component of the kind was registered under."""
+class UnknownComponentError(KeyError, ValueError):
+    """Raised for a name that no component of the kind was registered under (a ``KeyError``
+    for mapping-style lookups and a ``ValueError`` for a bad argument value)."""
 
     def __str__(self) -> str:  # KeyError would print the repr of the message
         return str(self.args[0])

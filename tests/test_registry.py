@@ -50,7 +50,7 @@ def test_duplicate_name_is_an_error(reg):
 def test_unknown_name_suggests_close_matches(reg):
     with pytest.raises(UnknownComponentError, match="did you mean 'square'") as info:
         reg.get("sqare")
-    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
     with pytest.raises(KeyError, match="unknown widget 'zzz'"):
         reg.create("zzz")
 

@@ -103,6 +103,9 @@ def test_custom_task_and_regression_loss():
         ({"schedule": "step"}, ValueError, "schedule"),
         ({"random_state": "0"}, TypeError, "random_state"),
         ({"validation_data": (torch.zeros(2, 1, 8, 8),)}, TypeError, "validation_data"),
+        ({"validation_data": (torch.zeros(2, 1, 8, 8), torch.tensor([0, 12]))},
+         ValueError, "validation_data y"),
+        ({"loss": nn.functional.cross_entropy, "task": lambda m, x, y: {}}, ValueError, "either"),
         ({"model": "cnn"}, TypeError, "model"),
     ],
 )

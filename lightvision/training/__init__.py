@@ -176,15 +176,17 @@ def fit(
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     if not isinstance(random_state, int) or isinstance(random_state, bool):
         raise TypeError(f"random_state must be an int, got {type(random_state).__name__}")
-    if task is None:
-        task = supervised_task(loss if loss is not None else _default_loss(y))
-        _check_labels(model, y, "y")
-    elif loss is not None:
+    if task is not None and loss is not None:
         raise ValueError("pass either loss or task, not both")
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
         validation_data = _check_data(*validation_data, prefix="validation_data ")
+    if task is None:
+        task = supervised_task(loss if loss is not None else _default_loss(y))
+        _check_labels(model, y, "y")
+        if validation_data is not None:
+            _check_labels(model, validation_data[1], "validation_data y")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")
