@@ -3,6 +3,7 @@ examples that run."""
 
 from __future__ import annotations
 
+import doctest
 import importlib
 import inspect
 import pkgutil
@@ -39,10 +40,7 @@ def test_import_is_light_and_fast():
 
 
 def _public_classes():
-    for info in pkgutil.walk_packages(lightvision.__path__, "lightvision."):
-        if any(part.startswith("_") for part in info.name.split(".")[1:]):
-            continue
-        module = importlib.import_module(info.name)
+    for module in _modules():
         for name, obj in vars(module).items():
             if inspect.isclass(obj) and obj.__module__ == module.__name__ \
                     and not name.startswith("_") and not inspect.isabstract(obj):
@@ -68,6 +66,18 @@ def test_every_public_component_is_registered():
         if is_component and cls not in registered:
             missing.append(f"{cls.__module__}.{cls.__qualname__}")
     assert not missing, f"public components not registered: {missing}"
+
+
+def _modules():
+    for info in pkgutil.walk_packages(lightvision.__path__, "lightvision."):
+        if not any(part.startswith("_") for part in info.name.split(".")[1:]):
+            yield importlib.import_module(info.name)
+
+
+@pytest.mark.parametrize("module", ["lightvision", *(m.__name__ for m in _modules())])
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module}"
 
 
 def _readme_examples():
