@@ -337,9 +337,9 @@ def test_energy_estimate_by_hand():
     assert e.compute_uj == pytest.approx(compute_pj * 1e-6)
     assert e.memory_uj == pytest.approx(memory_pj * 1e-6)
     assert e.total_uj == pytest.approx((compute_pj + memory_pj) * 1e-6)
-    table = EnergyTable()
-    assert table.mac_pj == pytest.approx(table.fp32_mult_pj + table.fp32_add_pj)
-    assert table.int8_mac_pj == pytest.approx(table.int8_mult_pj + table.int8_add_pj)
+    assert EnergyTable().mac_pj == pytest.approx(4.6)
+    int8 = estimate_energy(ops, model_bytes=400, activation_bytes=40, table=EnergyTable.int8())
+    assert int8.compute_uj == pytest.approx((compute_pj - 1000 * (4.6 - 0.23)) * 1e-6)
 
 
 # ---------------------------------------------------------------- bandwidth

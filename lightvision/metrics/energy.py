@@ -17,9 +17,8 @@ Model
 
 Interpretations of the table (Horowitz lists neither binary nor ternary operations):
 
-* a MAC is an fp32 multiply (3.7 pJ) plus an fp32 add (0.9 pJ) = 4.6 pJ; the int8 MAC,
-  0.2 + 0.03 = 0.23 pJ, is available as ``int8_mac_pj``
-  (``dataclasses.replace(table, mac_pj=table.int8_mac_pj)`` for an int8 deployment);
+* a MAC is an fp32 multiply (3.7 pJ) plus an fp32 add (0.9 pJ) = 4.6 pJ; for an int8
+  deployment :meth:`EnergyTable.int8` uses the int8 MAC, 0.2 + 0.03 = 0.23 pJ;
 * a ternary operation (weight in {-1, 0, +1}) is a sign selection and one accumulation: one fp32
   add, 0.9 pJ;
 * a binary operation is one XNOR-popcount step per bit: the XNOR gate is negligible and
@@ -50,12 +49,8 @@ class EnergyTable:
 
     Attributes
     ----------
-    fp32_mult_pj, fp32_add_pj, int8_mult_pj, int8_add_pj : float
-        Reference arithmetic energies (3.7, 0.9, 0.2, 0.03 pJ).
     mac_pj : float
-        Energy of one real MAC, default fp32 multiply + add = 4.6 pJ.
-    int8_mac_pj : float
-        int8 multiply + add = 0.23 pJ (not used unless copied into ``mac_pj``).
+        Energy of one real MAC, default an fp32 multiply + add, 3.7 + 0.9 = 4.6 pJ.
     binary_op_pj : float
         One XNOR-popcount bit step, taken as an int8 add, 0.03 pJ (interpretation).
     ternary_op_pj : float
@@ -70,12 +65,7 @@ class EnergyTable:
         Memory word width in bits, 32.
     """
 
-    fp32_mult_pj: float = 3.7
-    fp32_add_pj: float = 0.9
-    int8_mult_pj: float = 0.2
-    int8_add_pj: float = 0.03
-    mac_pj: float = 4.6
-    int8_mac_pj: float = 0.23
+    mac_pj: float = 3.7 + 0.9
     binary_op_pj: float = 0.03
     ternary_op_pj: float = 0.9
     other_op_pj: float = 0.9
@@ -90,6 +80,11 @@ class EnergyTable:
                 raise TypeError(f"{f.name} must be a real number, got {type(value).__name__}")
             if not math.isfinite(value) or value < 0 or (f.name == "word_bits" and value < 1):
                 raise ValueError(f"{f.name} must be finite and non-negative, got {value}")
+
+    @classmethod
+    def int8(cls) -> EnergyTable:
+        """The table for int8 arithmetic: an int8 multiply + add, 0.2 + 0.03 = 0.23 pJ per MAC."""
+        return cls(mac_pj=0.2 + 0.03)
 
 
 @dataclass(frozen=True)
