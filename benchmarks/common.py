@@ -17,10 +17,14 @@ if PROFILE not in ("quick", "full"):
 
 SEED = 0
 
-#: Per-profile settings: which Fashion-MNIST copy to read and the cap on training epochs.
+#: Per-profile settings: which Fashion-MNIST copy to read, the cap on training epochs, and
+#: how many Fashion-MNIST images the feature extractors are fitted/tested on (a linear SVM on
+#: their ~10^4-dimensional sparse features is what limits the size).
 CONFIG = {
-    "quick": {"fashion_source": "bundled", "max_epochs": 6},
-    "full": {"fashion_source": "auto", "max_epochs": None},
+    "quick": {"fashion_source": "bundled", "max_epochs": 6,
+              "feature_train": 2000, "feature_test": 1000},
+    "full": {"fashion_source": "auto", "max_epochs": None,
+             "feature_train": 10000, "feature_test": 2000},
 }[PROFILE]
 
 
@@ -32,20 +36,41 @@ def image_data(name: str, split: str):
     import numpy as np
     import torch
 
-    from lightvision.datasets import load_digits, load_fashion_mnist
+    from lightvision.datasets import load_fashion_mnist
     from lightvision.training import images_to_tensor
 
     if name == "fashion_mnist":
         images, labels = load_fashion_mnist(split, source=CONFIG["fashion_source"])
         return images_to_tensor(images), torch.as_tensor(labels)
     if name == "digits":
-        from sklearn.model_selection import train_test_split
-
-        images, labels = load_digits()
-        parts = train_test_split(images, labels, test_size=0.25, stratify=labels,
-                                 random_state=SEED)
-        images, labels = (parts[0], parts[2]) if split == "train" else (parts[1], parts[3])
+        images, labels = raw_images("digits")[0 if split == "train" else 1]
         return images_to_tensor(images.astype(np.float32) / 16), torch.as_tensor(labels)
+    raise ValueError(f"unknown benchmark dataset {name!r}")
+
+
+@cache
+def raw_images(name: str):
+    """((X_train, y_train), (X_test, y_test)) as raw images (uint8, (n, H, W)) for the feature
+    benchmarks: digits with the same 75/25 split as :func:`image_data`; Fashion-MNIST as a
+    stratified sample of ``CONFIG["feature_train"]`` / ``CONFIG["feature_test"]`` images."""
+    from sklearn.model_selection import train_test_split
+
+    from lightvision.datasets import load_digits, load_fashion_mnist
+
+    if name == "digits":
+        images, labels = load_digits()
+        Xtr, Xte, ytr, yte = train_test_split(images, labels, test_size=0.25, stratify=labels,
+                                              random_state=SEED)
+        return (Xtr, ytr), (Xte, yte)
+    if name == "fashion_mnist":
+        parts = []
+        for split, size in (("train", CONFIG["feature_train"]), ("test", CONFIG["feature_test"])):
+            images, labels = load_fashion_mnist(split, source=CONFIG["fashion_source"])
+            if size < len(labels):
+                images, _, labels, _ = train_test_split(images, labels, train_size=size,
+                                                        stratify=labels, random_state=SEED)
+            parts.append((images, labels))
+        return tuple(parts)
     raise ValueError(f"unknown benchmark dataset {name!r}")
 
 

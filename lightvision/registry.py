@@ -196,7 +196,7 @@ class Registry:
 #: module of components is added here once.
 MODELS = Registry("model", modules=("lightvision.models",))
 BLOCKS = Registry("block", modules=())
-FEATURES = Registry("feature", modules=())
+FEATURES = Registry("feature", modules=("lightvision.features",))
 PRUNERS = Registry("pruner", modules=())
 QUANTIZERS = Registry("quantizer", modules=())
 LOSSES = Registry("loss", modules=())
