@@ -95,3 +95,50 @@ class RawPixelSuite:
                          yte)
 
     track_test_error.unit = "fraction"
+
+
+class PCANetThroughputSuite:
+    """PCANet's MNIST configuration on 1,000 28x28 images: the whole transform against the two
+    convolution stages alone (torch ``conv2d`` with the learned filters, same batches), timed
+    in the same run. Images/s = 1000 / time; the conv2d share is the ratio of the two."""
+
+    number = 1
+    repeat = (5, 20, 20.0)
+
+    def setup(self):
+        import torch
+
+        from lightvision.features import PCANet
+
+        (X, _), (X_test, _) = raw_images("fashion_mnist")
+        self.net = PCANet(random_state=SEED).fit(X[:500])
+        self.images = X_test[:1000]
+        self.batches = torch.from_numpy(self.images).float().unsqueeze(1).split(
+            self.net.batch_size)
+        self.banks = [torch.from_numpy(f).float() for f in self.net.filters_]
+
+    def _conv2d_only(self):
+        import torch.nn.functional as F
+
+        for x in self.batches:
+            for stage, weight in enumerate(self.banks):
+                x = x if stage == 0 else x.reshape(-1, 1, *x.shape[-2:])
+                x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+
+    def time_transform_1000_images(self):
+        self.net.transform(self.images)
+
+    def time_conv2d_only_1000_images(self):
+        self._conv2d_only()
+
+    def track_transform_over_conv2d_time(self):
+        """Transform time / conv2d-only time (best of 5 each): 1 / the fraction of conv2d
+        throughput the whole transform reaches."""
+        import timeit
+
+        transform = min(timeit.repeat(lambda: self.net.transform(self.images), number=1,
+                                      repeat=5))
+        conv = min(timeit.repeat(self._conv2d_only, number=1, repeat=5))
+        return transform / conv
+
+    track_transform_over_conv2d_time.unit = "ratio"
