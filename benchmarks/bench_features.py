@@ -41,7 +41,7 @@ class FeatureSuite:
     param_names = ["feature", "dataset"]
     timeout = 1800
     number = 1
-    repeat = (1, 3, 30.0)
+    repeat = (1, 3, 10.0)
     warmup_time = 0
 
     def setup_cache(self):
