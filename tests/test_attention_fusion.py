@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 
 import numpy as np
@@ -335,10 +334,8 @@ def test_attn_hybridnet_bad_inputs_raise():
         AttnHybridNet(_TwoProjections()).transform(X)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("lightvision.features.pcanet") is None,
-                    reason="lightvision.features.pcanet (HybridNet) is not written yet")
 def test_attn_hybridnet_on_a_real_hybridnet():
-    from lightvision.features.pcanet import HybridNet
+    from lightvision.features import HybridNet
 
     entry = FEATURES.get("AttnHybridNet")
     rng = np.random.default_rng(0)
