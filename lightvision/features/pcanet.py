@@ -140,6 +140,12 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                              f"fitted on {self.image_shape_[0]}x{self.image_shape_[1]} images")
         return X
 
+    def _check_filter_count(self, stage: int, patch_size: int, n_filters: int) -> None:
+        """A PCA bank cannot have more filters than its patches have dimensions."""
+        dim = (self.n_channels_ if stage == 0 else 1) * patch_size * patch_size
+        if n_filters > dim:
+            raise ValueError(f"n_filters[{stage}] = {n_filters} exceeds the patch dimension {dim}")
+
     def _rng(self) -> np.random.Generator:
         return np.random.default_rng(check_random_state(self.random_state).randint(2 ** 31))
 
@@ -355,9 +361,7 @@ class PCANet(_FilterNet):
         banks: list[ConvBank] = []
         self.filters_ = []
         for stage, (k, n) in enumerate(zip(config.patch_sizes, n_filters, strict=True)):
-            dim = (self.n_channels_ if stage == 0 else 1) * k * k
-            if n > dim:
-                raise ValueError(f"n_filters[{stage}] = {n} exceeds the patch dimension {dim}")
+            self._check_filter_count(stage, k, n)
             filters = pca_filter_bank(self._patches(X, [banks], stage, config, rng), n)
             self.filters_.append(filters)
             banks.append(pca_conv_bank(filters))
@@ -659,9 +663,7 @@ class HybridNet(_TensorMixin, _FilterNet):
         self.pca_filters_, self.tensor_filters_ = [], []
         self.tensor_factors_, self.patch_means_ = [], []
         for stage, (k, n) in enumerate(zip(config.patch_sizes, n_filters, strict=True)):
-            dim = (self.n_channels_ if stage == 0 else 1) * k * k
-            if n > dim:
-                raise ValueError(f"n_filters[{stage}] = {n} exceeds the patch dimension {dim}")
+            self._check_filter_count(stage, k, n)
             patches = torch.cat(list(self._patches(X, [tensor_banks, pca_banks], stage,
                                                    config, rng)))
             filters, factors, mean = self._learn_tucker(patches, k, rng)
