@@ -14,7 +14,9 @@ from lightvision.registry import FEATURES
 
 from .common import SEED, raw_images
 
-NAMES = [name for name in FEATURES.list() if "multiview" not in FEATURES.get(name).tags]
+#: Feature extractors of images (videos and descriptor sets are in bench_motion.py).
+NAMES = [name for name in FEATURES.list()
+         if FEATURES.get(name).meta.get("input", "images") == "images"]
 DATASETS = ["digits", "fashion_mnist"]
 SVM_C = 1.0  # [INTERP] one fixed C for every feature; the papers tune C per data set
 

@@ -28,6 +28,15 @@ def check_real(value: object, name: str, minimum: float = 0.0, *, strict: bool =
     return float(value)
 
 
+def check_bool(value: object, name: str) -> bool:
+    """``value`` as a ``bool`` if it is a Python or numpy bool."""
+    import numpy as np
+
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def check_model(model: Any, name: str = "model") -> Any:
     """``model`` if it is a ``torch.nn.Module``, else ``TypeError`` naming ``name``."""
     from torch import nn

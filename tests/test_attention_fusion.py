@@ -266,7 +266,8 @@ def test_bad_inputs_raise():
 
 
 def test_registered():
-    assert {"supervised", "multiview"} <= FEATURES.get("AttentionFusion").tags
+    entry = FEATURES.get("AttentionFusion")
+    assert "supervised" in entry.tags and entry.meta["input"] == "views"
     assert "supervised" in FEATURES.get("AttnHybridNet").tags
 
 

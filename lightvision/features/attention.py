@@ -214,9 +214,10 @@ class _AttentionNet(nn.Module):
 
 
 @FEATURES.register(
-    tags={"supervised", "multiview"},
+    tags={"supervised"},
     test_params={"n_components": 3, "hidden": 4, "epochs": 2, "random_state": 0},
     bench_params={},
+    input="views",
     input_shape=None,
     view_dims=(24, 40),
     dataset=None,

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int, check_real
+from .._checks import check_bool, check_int, check_real
 from ..registry import FEATURES
 from .filterbank import (
     MAX_HASH_BITS,
@@ -72,12 +72,6 @@ def _int_tuple(value: Any, name: str, *, minimum: int = 1) -> tuple[int, ...]:
     return tuple(int(v) for v in out)
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
 def _check_bits(n_bits: int, name: str) -> None:
     if n_bits > MAX_HASH_BITS:
         raise ValueError(
@@ -111,7 +105,7 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
                              f"the block stride to 0; lower overlap")
         pyramid = None if self.pyramid is None else _int_tuple(self.pyramid, "pyramid")
         n_patches = None if self.n_patches is None else check_int(self.n_patches, "n_patches")
-        _check_bool(self.sparse, "sparse")
+        check_bool(self.sparse, "sparse")
         return _Config(patch_sizes, block_size, stride, pyramid, n_patches,
                        check_int(self.batch_size, "batch_size"))
 
@@ -184,7 +178,7 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         X = self._transform_images(X)
         return extract_features(X, self._views(),
                                 batch_size=check_int(self.batch_size, "batch_size"),
-                                sparse=_check_bool(self.sparse, "sparse"),
+                                sparse=check_bool(self.sparse, "sparse"),
                                 concatenate=concatenate)
 
     def transform(self, X: Any) -> sp.csr_matrix | np.ndarray:

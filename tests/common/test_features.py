@@ -1,10 +1,18 @@
-"""Checks run over every registered feature extractor (scikit-learn transformers on images).
+"""Checks run over every registered feature extractor (scikit-learn estimators).
 
 A feature joins these checks by being registered in :data:`lightvision.registry.FEATURES`
-with tiny ``test_params`` and ``input_shape`` ((H, W) grey or (H, W, C) colour); the tag
-``supervised`` means its ``fit`` needs labels; ``multiview`` ones (fitted on a list of feature
-matrices, not images) get only the data-free checks. scikit-learn's ``check_estimator`` assumes
-tabular input, so its data-free checks run here and the data checks are written for images.
+with tiny ``test_params``. Its ``input`` metadata says what it takes (default ``"images"``):
+
+- ``"images"``: (n, H, W) or (n, H, W, C) images of ``test_input_shape``/``input_shape``;
+- ``"videos"``: a list of videos (T, H, W) of ``test_input_shape``; ``transform`` returns one
+  descriptor array per video;
+- ``"descriptor_sets"``: a list of (n_i, ``descriptor_dim``) arrays, packed uint8 bytes when
+  ``packed`` is set, floats otherwise;
+- ``"binary"``: an (n, ``n_features``) 0/1 matrix (a density model: no ``transform``);
+- ``"views"``: a list of feature matrices (only the data-free checks).
+
+The tag ``supervised`` means ``fit`` needs labels. scikit-learn's ``check_estimator`` assumes
+tabular input, so its data-free checks run here and the data checks are written per input.
 """
 
 from __future__ import annotations
@@ -22,8 +30,10 @@ from lightvision.registry import FEATURES
 
 ALL_ENTRIES = FEATURES.entries()
 ALL_IDS = [e.name for e in ALL_ENTRIES]
-#: Image checks skip estimators tagged "multiview": they take a list of feature matrices.
-ENTRIES = [e for e in ALL_ENTRIES if "multiview" not in e.tags]
+#: Entries whose input these checks can generate ("views" get the data-free checks only).
+DATA_ENTRIES = [e for e in ALL_ENTRIES if e.meta.get("input", "images") != "views"]
+DATA_IDS = [e.name for e in DATA_ENTRIES]
+ENTRIES = [e for e in DATA_ENTRIES if e.meta.get("input", "images") == "images"]
 IDS = [e.name for e in ENTRIES]
 
 DATA_FREE_CHECKS = [
@@ -118,3 +128,82 @@ def test_bad_input_raises_clear_errors(entry):
     other_channels = (np.repeat(X[..., None], 3, axis=-1) if X.ndim == 3 else X[..., 0])
     with pytest.raises(ValueError, match="channel"):
         fitted.transform(other_channels)
+
+
+# --- checks for every input kind ----------------------------------------------------------
+
+def _videos(entry, n=4, seed=0):
+    """Smooth random textures moving a few pixels per frame, uint8, with labels 0, 1, 0, 1."""
+    rng = np.random.default_rng(seed)
+    frames, height, width = entry.meta["test_input_shape"]
+    videos = []
+    for i in range(n):
+        texture = rng.random((height + 2 * frames, width + 2 * frames))
+        texture = np.cumsum(np.cumsum(texture, axis=0), axis=1)  # low-pass: smooth, textured
+        texture = np.sin(texture / texture.std() * 40) * 100 + 128
+        step = 1 + i % 2
+        videos.append(np.stack([texture[frames: frames + height, t * step: t * step + width]
+                                for t in range(frames)]).astype(np.uint8))
+    return videos, np.arange(n) % 2
+
+
+def _descriptor_sets(entry, n=6, seed=0):
+    """Sets of 0-40 random descriptors (packed bytes or floats), one set empty."""
+    rng = np.random.default_rng(seed)
+    dim = entry.meta["descriptor_dim"]
+    sizes = [40, 0, *rng.integers(10, 40, size=n - 2)]
+    if entry.meta.get("packed"):
+        sets = [rng.integers(0, 256, size=(k, dim), dtype=np.uint8) for k in sizes]
+    else:
+        sets = [rng.normal(size=(k, dim)) + i % 2 for i, k in enumerate(sizes)]
+    return sets, np.arange(n) % 2
+
+
+def _binary(entry, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, entry.meta["n_features"])) < 0.3).astype(np.uint8), np.arange(n) % 2
+
+
+_DATA = {"images": _images, "videos": _videos, "descriptor_sets": _descriptor_sets,
+         "binary": _binary}
+
+
+def _data(entry):
+    return _DATA[entry.meta.get("input", "images")](entry)
+
+
+def _outputs(est, data, entry):
+    """What the fitted estimator computes, as a list of dense arrays."""
+    if entry.meta.get("input") == "binary":
+        return [est.score_samples(data), est.predict_proba(data)]
+    out = est.transform(data)
+    return [_dense(o) for o in out] if isinstance(out, list) else [_dense(out)]
+
+
+def _snapshot(data):
+    return [np.array(d, copy=True) for d in data] if isinstance(data, list) else data.copy()
+
+
+@pytest.mark.parametrize("entry", DATA_ENTRIES, ids=DATA_IDS)
+def test_outputs_finite_and_input_untouched(entry):
+    data, y = _data(entry)
+    before = _snapshot(data)
+    outputs = _outputs(_fit(entry, data, y), data, entry)
+    assert outputs and all(np.isfinite(o).all() for o in outputs)
+    for original, now in zip(before, data, strict=True):
+        assert np.array_equal(original, now), "fit/transform modified its input"
+
+
+@pytest.mark.parametrize("entry", DATA_ENTRIES, ids=DATA_IDS)
+def test_deterministic_clone_and_pickle(entry):
+    data, y = _data(entry)
+    est = _fit(entry, data, y, **({"random_state": 0}
+                                  if "random_state" in entry.create().get_params() else {}))
+    expected = _outputs(est, data, entry)
+    again = _fit(entry, data, y, **est.get_params())
+    for a, b in zip(expected, _outputs(again, data, entry), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(expected, _outputs(pickle.loads(pickle.dumps(est)), data, entry),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert clone(est).get_params() == est.get_params()
