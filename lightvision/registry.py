@@ -195,7 +195,7 @@ class Registry:
 #: One registry per kind. ``modules`` lists where each kind's components are defined; a new
 #: module of components is added here once.
 MODELS = Registry("model", modules=("lightvision.models",))
-BLOCKS = Registry("block", modules=())
+BLOCKS = Registry("block", modules=("lightvision.nn",))
 FEATURES = Registry("feature", modules=("lightvision.features",))
 PRUNERS = Registry("pruner", modules=())
 QUANTIZERS = Registry("quantizer", modules=())

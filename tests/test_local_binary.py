@@ -1,0 +1,231 @@
+"""Tests of the local binary convolution (LBCNN) and the local binary residual block (LBB)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightvision.metrics import count_ops, count_params, model_size_bytes
+from lightvision.nn.local_binary import (
+    LocalBinaryConv2d,
+    LocalBinaryResidualBlock,
+    sparse_ternary_weight,
+)
+from lightvision.registry import BLOCKS
+
+
+@pytest.mark.parametrize(
+    ("shape", "density"),
+    [
+        ((1, 1, 3, 3), 1.0),
+        ((1, 1, 3, 3), 0.5),  # 4.5 rounds half to even: 4
+        ((8, 3, 3, 3), 0.1),
+        ((8, 3, 3, 3), 0.9),  # the LBCNN code's with-replacement sampling gave ~59 % here
+        ((16, 16, 3, 3), 0.5),
+        ((5, 7, 5, 5), 0.33),
+        ((4, 2, 1, 1), 0.25),
+    ],
+)
+def test_density_is_exact_and_values_ternary(shape, density):
+    w = sparse_ternary_weight(shape, density, seed=3)
+    assert w.shape == shape
+    assert int(w.count_nonzero()) == round(density * w.numel())
+    assert set(w.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    k = shape[-1]
+    conv = LocalBinaryConv2d(shape[1], shape[0], k, density=density, seed=3)
+    torch.testing.assert_close(conv.weight, w, rtol=0, atol=0)
+
+
+def test_signs_are_balanced():
+    w = sparse_ternary_weight((64, 64, 3, 3), 0.5, seed=0)
+    nonzero = w[w != 0]
+    assert abs(float(nonzero.mean())) < 0.05  # Bernoulli(0.5) signs, 18432 draws
+
+
+def test_same_seed_same_weights_different_seed_different():
+    a = LocalBinaryConv2d(6, 8, seed=7)
+    b = LocalBinaryConv2d(6, 8, seed=7)
+    c = LocalBinaryConv2d(6, 8, seed=8)
+    assert torch.equal(a.weight, b.weight)
+    assert not torch.equal(a.weight, c.weight)
+    # seed=None: drawn from torch's global generator, reproducible under torch.manual_seed
+    torch.manual_seed(0)
+    d = LocalBinaryConv2d(6, 8)
+    torch.manual_seed(0)
+    e = LocalBinaryConv2d(6, 8)
+    f = LocalBinaryConv2d(6, 8)
+    assert torch.equal(d.weight, e.weight) and d.seed == e.seed
+    assert not torch.equal(e.weight, f.weight)
+    assert torch.equal(LocalBinaryConv2d(6, 8, seed=d.seed).weight, d.weight)
+
+
+def test_weight_is_a_buffer_and_matches_conv2d():
+    conv = LocalBinaryConv2d(3, 4, 5, stride=2, seed=1)
+    assert list(conv.parameters()) == []
+    assert "weight" in dict(conv.named_buffers())
+    assert "weight" in conv.state_dict()
+    x = torch.randn(2, 3, 9, 8)
+    expected = torch.nn.functional.conv2d(x, conv.weight, stride=2, padding=2)
+    torch.testing.assert_close(conv(x), expected)
+
+
+def test_binary_weights_never_change_during_training():
+    torch.manual_seed(0)
+    block = LocalBinaryResidualBlock(4, 8, stride=2, seed=0).train()
+    frozen = block.binary.weight.clone()
+    trainable = {n: p.detach().clone() for n, p in block.named_parameters()}
+    assert "binary.weight" not in trainable
+    opt = torch.optim.SGD(block.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-2)
+    x, target = torch.randn(4, 4, 7, 9), torch.randn(4, 8, 4, 5)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(block(x), target).backward()
+        opt.step()
+    assert torch.equal(block.binary.weight, frozen)
+    assert block.binary.weight.grad is None
+    changed = [n for n, p in block.named_parameters() if not torch.equal(p, trainable[n])]
+    assert changed == list(trainable)  # every trainable parameter did learn
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gradients_reach_every_parameter_and_input(stride):
+    torch.manual_seed(0)
+    block = LocalBinaryResidualBlock(6, 8, width=3, num_maps=5, stride=stride, seed=2).train()
+    x = torch.randn(3, 6, 9, 7, requires_grad=True)
+    block(x).square().mean().backward()
+    for name, p in block.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().sum() > 0, name
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 9), (1, 1), (5, 12), (15, 3)])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("kernel_size", [1, 3, 5])
+def test_output_shapes(size, stride, kernel_size):
+    h, w = size
+    expected = (2, -(-h // stride), -(-w // stride))
+    x = torch.randn(2, 4, h, w)
+    conv = LocalBinaryConv2d(4, 6, kernel_size, stride=stride, seed=0)
+    assert conv(x).shape == (2, 6, *expected[1:])
+    x = torch.randn(2, 8, h, w)
+    for out_channels in (8, 16):  # identity shortcut (when stride 1) and projection
+        block = LocalBinaryResidualBlock(
+            8, out_channels, kernel_size=kernel_size, stride=stride, seed=0
+        ).eval()
+        with torch.no_grad():
+            assert block(x).shape == (2, out_channels, *expected[1:])
+
+
+def test_shortcut_identity_or_projection():
+    assert isinstance(LocalBinaryResidualBlock(8, 8, seed=0).shortcut, torch.nn.Identity)
+    for args, stride in (((4, 8), 1), ((8, 8), 2), ((8, 4), 1)):
+        proj = LocalBinaryResidualBlock(*args, width=2, stride=stride, seed=0).shortcut
+        assert isinstance(proj, torch.nn.Sequential)
+        assert proj[0].kernel_size == (1, 1) and proj[0].stride == (stride, stride)
+
+
+def test_identity_block_is_residual():
+    block = LocalBinaryResidualBlock(8, 8, seed=0).eval()
+    torch.nn.init.zeros_(block.bn3.weight)  # residual branch off: output = relu(x)
+    x = torch.randn(2, 8, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), torch.relu(x))
+
+
+def test_count_ops_counts_ternary_not_macs():
+    n, c_in, c_out, h, w = 2, 4, 6, 7, 9
+    conv = LocalBinaryConv2d(c_in, c_out, seed=0)
+    ops = count_ops(conv, torch.randn(n, c_in, h, w))
+    assert ops.macs == 0 and ops.binary_ops == 0
+    assert ops.ternary_ops == n * h * w * c_out * c_in * 9
+
+    block = LocalBinaryResidualBlock(4, 8, stride=2, seed=0)  # w = m = 2, projection shortcut
+    ops = count_ops(block, torch.randn(n, 4, h, w))
+    pixels = n * 4 * 5  # ceil(7 / 2) x ceil(9 / 2) output pixels
+    assert ops.ternary_ops == pixels * 2 * 2 * 9
+    conv1 = n * h * w * 4 * 2
+    assert ops.macs == conv1 + pixels * (2 * 2 + 2 * 8 + 4 * 8)
+
+
+def test_count_params_and_storage():
+    conv = LocalBinaryConv2d(4, 6, seed=0)
+    p = count_params(conv)
+    assert (p.trainable, p.fixed) == (0, 6 * 4 * 9)
+    assert model_size_bytes(conv) == 6 * 4 * 9 * 2 / 8  # 2 bits per ternary weight
+
+    block = LocalBinaryResidualBlock(4, 8, seed=0)
+    w = m = 2
+    by_hand = (4 * w + m * w + w * 8) + 2 * (w + w + 8) + (4 * 8 + 2 * 8)
+    assert by_hand == 100
+    p = count_params(block)
+    assert (p.trainable, p.fixed) == (by_hand, m * w * 9)
+    assert sum(q.numel() for q in block.parameters() if q.requires_grad) == by_hand
+
+    wide = LocalBinaryResidualBlock(16, 16, num_maps=8, seed=0)  # w = 4, identity shortcut
+    assert count_params(wide).trainable == (16 * 4 + 8 * 4 + 4 * 16) + 2 * (4 + 4 + 16)
+
+
+def test_state_dict_round_trip():
+    torch.manual_seed(0)
+    a = LocalBinaryResidualBlock(4, 8, stride=2, seed=1).train()
+    a(torch.randn(4, 4, 6, 6))  # move the batch-norm statistics
+    b = LocalBinaryResidualBlock(4, 8, stride=2, seed=2)
+    assert not torch.equal(a.binary.weight, b.binary.weight)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.binary.weight, b.binary.weight)
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(a.eval()(x), b.eval()(x), rtol=0, atol=0)
+
+
+def test_registered_blocks():
+    assert BLOCKS.get("LocalBinaryConv2d").obj is LocalBinaryConv2d
+    entry = BLOCKS.get("LocalBinaryResidualBlock")
+    assert entry.obj is LocalBinaryResidualBlock
+    assert {"binary", "residual"} <= entry.tags
+    assert {"binary", "conv"} <= BLOCKS.get("LocalBinaryConv2d").tags
+    for name in ("LocalBinaryConv2d", "LocalBinaryResidualBlock"):
+        e = BLOCKS.get(name)
+        block = e.create(**e.bench_params).eval()
+        with torch.no_grad():
+            assert block(torch.randn(1, *e.meta["input_shape"])).shape[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: LocalBinaryConv2d(0, 4), ValueError, "in_channels"),
+        (lambda: LocalBinaryConv2d(4, 2.0), TypeError, "out_channels"),
+        (lambda: LocalBinaryConv2d(4, 4, 2), ValueError, "kernel_size must be odd"),
+        (lambda: LocalBinaryConv2d(4, 4, density=0.0), ValueError, "density"),
+        (lambda: LocalBinaryConv2d(4, 4, density=1.5), ValueError, r"density must be in \(0, 1\]"),
+        (lambda: LocalBinaryConv2d(4, 4, density=float("nan")), ValueError, "density"),
+        (lambda: LocalBinaryConv2d(1, 1, 1, density=0.1), ValueError, "no non-zero"),
+        (lambda: LocalBinaryConv2d(4, 4, seed=-1), ValueError, "seed"),
+        (lambda: LocalBinaryConv2d(4, 4, stride=0), ValueError, "stride"),
+        (lambda: LocalBinaryResidualBlock(4, 6), ValueError, "multiple of 4"),
+        (lambda: LocalBinaryResidualBlock(-1, 8), ValueError, "in_channels"),
+        (lambda: LocalBinaryResidualBlock(4, 8, width=0), ValueError, "width"),
+        (lambda: LocalBinaryResidualBlock(4, 8, num_maps=True), TypeError, "num_maps"),
+        (lambda: LocalBinaryResidualBlock(4, 8, kernel_size=4), ValueError, "kernel_size"),
+        (lambda: LocalBinaryResidualBlock(4, 8, density=2), ValueError, "density"),
+    ],
+)
+def test_construction_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [LocalBinaryConv2d(4, 6, seed=0), LocalBinaryResidualBlock(4, 8, seed=0)],
+    ids=["conv", "block"],
+)
+def test_call_errors(block):
+    with pytest.raises(ValueError, match="expects 4 input channels, got 3"):
+        block(torch.randn(1, 3, 5, 5))
+    with pytest.raises(ValueError, match="4-D input"):
+        block(torch.randn(4, 5, 5))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        block([[1.0]])
