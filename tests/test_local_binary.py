@@ -127,7 +127,7 @@ def test_shortcut_identity_or_projection():
 
 def test_identity_block_is_residual():
     block = LocalBinaryResidualBlock(8, 8, seed=0).eval()
-    torch.nn.init.zeros_(block.bn3.weight)  # residual branch off: output = relu(x)
+    torch.nn.init.zeros_(block.bn2.weight)  # residual branch off: output = relu(x)
     x = torch.randn(2, 8, 5, 5)
     with torch.no_grad():
         torch.testing.assert_close(block(x), torch.relu(x))
@@ -145,7 +145,7 @@ def test_count_ops_counts_ternary_not_macs():
     pixels = n * 4 * 5  # ceil(7 / 2) x ceil(9 / 2) output pixels
     assert ops.ternary_ops == pixels * 2 * 2 * 9
     conv1 = n * h * w * 4 * 2
-    assert ops.macs == conv1 + pixels * (2 * 2 + 2 * 8 + 4 * 8)
+    assert ops.macs == conv1 + pixels * (2 * 8 + 4 * 8)  # 1x1 m -> out and the shortcut
 
 
 def test_count_params_and_storage():
@@ -156,14 +156,14 @@ def test_count_params_and_storage():
 
     block = LocalBinaryResidualBlock(4, 8, seed=0)
     w = m = 2
-    by_hand = (4 * w + m * w + w * 8) + 2 * (w + w + 8) + (4 * 8 + 2 * 8)
-    assert by_hand == 100
+    by_hand = (4 * w + m * 8) + 2 * (w + 8) + (4 * 8 + 2 * 8)
+    assert by_hand == 92
     p = count_params(block)
     assert (p.trainable, p.fixed) == (by_hand, m * w * 9)
     assert sum(q.numel() for q in block.parameters() if q.requires_grad) == by_hand
 
     wide = LocalBinaryResidualBlock(16, 16, num_maps=8, seed=0)  # w = 4, identity shortcut
-    assert count_params(wide).trainable == (16 * 4 + 8 * 4 + 4 * 16) + 2 * (4 + 4 + 16)
+    assert count_params(wide).trainable == (16 * 4 + 8 * 16) + 2 * (4 + 16)
 
 
 def test_state_dict_round_trip():

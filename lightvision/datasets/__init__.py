@@ -8,9 +8,13 @@ Importing this package loads only numpy and the standard library.
   the stratified subset bundled with lightvision; :func:`fashion_mnist_dir` says which.
 - :func:`make_actions`: seeded KTH-like action videos (stick figures, 160x120 grey, 25 fps,
   6 :data:`ACTIONS`, 4 scenarios) as :class:`ActionVideos`; :func:`train_test_split_by_actor`.
+- :func:`make_cloud_scenes`: seeded RGB satellite scenes (procedural terrain with bright ground,
+  fractal clouds, shadows) with exact per-image and per-patch cloud fractions, as
+  :class:`CloudScenes`.
 """
 
 from .actions import ACTIONS, ActionVideos, make_actions, train_test_split_by_actor
+from .clouds import CloudScenes, make_cloud_scenes
 from .digits import load_digits
 from .fashion_mnist import FASHION_MNIST_CLASSES, fashion_mnist_dir, load_fashion_mnist
 
@@ -18,9 +22,11 @@ __all__ = [
     "ACTIONS",
     "FASHION_MNIST_CLASSES",
     "ActionVideos",
+    "CloudScenes",
     "fashion_mnist_dir",
     "load_digits",
     "load_fashion_mnist",
     "make_actions",
+    "make_cloud_scenes",
     "train_test_split_by_actor",
 ]

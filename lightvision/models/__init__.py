@@ -5,6 +5,10 @@ and every classifier derives from :class:`Classifier`, so that training, distill
 compression code can treat all architectures alike (``forward_features``, ``forward_head``,
 ``num_classes``, ``in_chans``).
 
+- Cloud cover for downlink prioritisation (Park et al., seed #18): :class:`CloudNet` (multi-stream
+  patch CNN, ``cloud_net``), :class:`CloudBaselineNet` (``cloud_baseline``),
+  :func:`image_priority`, :func:`precision_at_k`, :func:`downlink_gain`.
+
 >>> import lightvision
 >>> model = lightvision.create_model("small_cnn", num_classes=10)
 >>> model.num_classes
@@ -17,9 +21,52 @@ from typing import Any
 
 from ..registry import MODELS
 from .base import Classifier
+from .bof_cnn import PoolingHeadCNN, bof_cnn, gmp_cnn, spp_cnn
+from .cloud import (
+    CloudBaselineNet,
+    CloudNet,
+    cloud_baseline,
+    cloud_net,
+    downlink_gain,
+    image_priority,
+    precision_at_k,
+)
+from .resnet import (
+    CifarResNet,
+    resnet20,
+    resnet20_bof,
+    resnet20_ed,
+    resnet20_ini,
+    resnet29_bottleneck,
+    resnet29_lbb,
+)
 from .small_cnn import SmallCNN, small_cnn
 
-__all__ = ["Classifier", "SmallCNN", "small_cnn", "create_model", "list_models"]
+__all__ = [
+    "Classifier",
+    "CifarResNet",
+    "CloudBaselineNet",
+    "CloudNet",
+    "PoolingHeadCNN",
+    "SmallCNN",
+    "bof_cnn",
+    "cloud_baseline",
+    "cloud_net",
+    "create_model",
+    "downlink_gain",
+    "gmp_cnn",
+    "image_priority",
+    "list_models",
+    "precision_at_k",
+    "resnet20",
+    "resnet20_bof",
+    "resnet20_ed",
+    "resnet20_ini",
+    "resnet29_bottleneck",
+    "resnet29_lbb",
+    "small_cnn",
+    "spp_cnn",
+]
 
 
 def list_models(pattern: str = "*", *, tags: tuple[str, ...] = ()) -> list[str]:

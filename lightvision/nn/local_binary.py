@@ -234,21 +234,22 @@ class LocalBinaryResidualBlock(nn.Module):
 
         1x1 conv (in -> w) + BN + ReLU
         -> LocalBinaryConv2d k x k (w -> m, fixed ternary, density, stride) -> ReLU
-        -> 1x1 conv (m -> w) + BN + ReLU     (learnable, combines the binary responses)
-        -> 1x1 conv (w -> out) + BN
+        -> 1x1 conv (m -> out) + BN     (learnable: combines the binary responses)
         -> + shortcut(x) -> ReLU
 
     Only the spatial k x k convolution is binarised; the 1x1 convolutions, batch norms and
-    activations stay real-valued. The local binary convolution, its ReLU and the 1x1
-    combination replace the bottleneck's 3x3 convolution; the bottleneck's own BN + ReLU after
-    it stay (**[INTERP]**: the notes write "(+BN)"; without the ReLU the two 1x1 convolutions
-    would collapse into one linear map, and LBCNN's ResNet keeps the bottleneck's activation).
-    The learnable 1x1 convolutions have no bias (a batch norm follows each). The stride is
-    applied by the binary convolution (where a ResNet bottleneck applies it to its 3x3
-    convolution). The shortcut is the identity when ``in_channels ==
-    out_channels`` and ``stride == 1``; otherwise a projection, a real-valued 1x1 convolution
-    with the block's stride followed by a batch norm (ResNet's option B, as in torchvision), so
-    that the residual addition sees matching shapes.
+    activations stay real-valued. **[INTERP]**: the learnable 1x1 of the local binary
+    convolution (LBC) *is* the bottleneck's output 1x1 (m -> out), not a second 1x1 before it.
+    Two 1x1 layers in a row would only add parameters (with no activation between them they
+    are one linear map), and this reading gives the paper's headline exactly: the 3x3 layer's
+    trainable weights disappear, 9/13 = 69.2 % of an expansion-2 bottleneck's convolution
+    weights with m = w ("at least 69.2 % fewer trainable parameters"). The learnable 1x1
+    convolutions have no bias (a batch norm follows each). The stride is applied by the
+    binary convolution (where a ResNet bottleneck applies it to its 3x3 convolution). The
+    shortcut is the identity when ``in_channels == out_channels`` and ``stride == 1``;
+    otherwise a projection, a real-valued 1x1 convolution with the block's stride followed by
+    a batch norm (ResNet's option B, as in torchvision), so that the residual addition sees
+    matching shapes.
 
     Parameters
     ----------
@@ -269,8 +270,8 @@ class LocalBinaryResidualBlock(nn.Module):
     input ``(N, in_channels, H, W)`` -> output ``(N, out_channels, ceil(H / stride),
     ceil(W / stride))``.
 
-    Trainable parameters: ``in*w + m*w + w*out`` convolution weights, ``2*(w + w + out)`` batch
-    norm affine parameters, plus ``in*out + 2*out`` for a projection shortcut. The binary weights
+    Trainable parameters: ``in*w + m*out`` convolution weights, ``2*(w + out)`` batch norm
+    affine parameters, plus ``in*out + 2*out`` for a projection shortcut. The binary weights
     (``m*w*k*k`` elements, 2 bits each) are fixed.
 
     Examples
@@ -279,8 +280,8 @@ class LocalBinaryResidualBlock(nn.Module):
     >>> block = LocalBinaryResidualBlock(4, 8, stride=2, seed=0)
     >>> block(torch.randn(2, 4, 7, 9)).shape
     torch.Size([2, 8, 4, 5])
-    >>> sum(p.numel() for p in block.parameters())  # 28 conv + 24 BN + 48 shortcut
-    100
+    >>> sum(p.numel() for p in block.parameters())  # 24 conv + 20 BN + 48 shortcut
+    92
 
     References
     ----------
@@ -325,10 +326,8 @@ class LocalBinaryResidualBlock(nn.Module):
             self.width, self.num_maps, kernel_size, stride=self.stride, density=density,
             seed=seed,
         )
-        self.conv2 = nn.Conv2d(self.num_maps, self.width, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(self.width)
-        self.conv3 = nn.Conv2d(self.width, self.out_channels, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(self.out_channels)
+        self.conv2 = nn.Conv2d(self.num_maps, self.out_channels, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(self.out_channels)
         self.shortcut: nn.Module
         if self.in_channels != self.out_channels or self.stride != 1:
             self.shortcut = nn.Sequential(
@@ -342,8 +341,7 @@ class LocalBinaryResidualBlock(nn.Module):
         x = _check_input(x, self.in_channels, type(self).__name__)
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.binary(out))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
 
     def extra_repr(self) -> str:
