@@ -12,7 +12,7 @@ from lightvision.metrics import count_ops, count_params, model_size_bytes
 from lightvision.registry import MODELS
 from lightvision.training import evaluate, fit
 
-from .common import SEED, image_data, train_config
+from .common import CLOUD_SCENES, SEED, cloud_patches, cloud_scenes, image_data, train_config
 
 NAMES = MODELS.list()
 
@@ -34,13 +34,19 @@ class ModelSuite:
         for name in NAMES:
             entry, model = _build(name)
             dataset = entry.meta.get("dataset", "fashion_mnist")
-            X, y = image_data(dataset, "train")
-            history = fit(model, X, y, random_state=SEED, progress=False, **train_config(entry))
-            results[name] = {
-                "state": model.state_dict(),
-                "error": evaluate(model, *image_data(dataset, "test"))["error"],
-                "train_seconds": history.train_seconds,
-            }
+            if dataset == "clouds":  # regression of the cloud fraction of each patch
+                from lightvision.models.cloud import cloud_loss
+
+                history = fit(model, *cloud_patches("train"), loss=cloud_loss,
+                              random_state=SEED, progress=False, **train_config(entry))
+                error = _cloud_fraction_mae(model)
+            else:
+                X, y = image_data(dataset, "train")
+                history = fit(model, X, y, random_state=SEED, progress=False,
+                              **train_config(entry))
+                error = evaluate(model, *image_data(dataset, "test"))["error"]
+            results[name] = {"state": model.state_dict(), "error": error,
+                             "train_seconds": history.train_seconds}
         return results
 
     setup_cache.timeout = 3600
@@ -50,9 +56,12 @@ class ModelSuite:
         self.model.load_state_dict(results[name]["state"])
         self.model.eval()
         self.x = torch.randn(1, *self.entry.meta["input_shape"])
+        self.targets = (torch.rand(64) if "clouds" in self.entry.tags
+                        else torch.randint(0, self.model.num_classes, (64,)))
 
     def track_test_error(self, results, name):
-        """Test error rate (1 - accuracy) after the profile's training schedule."""
+        """Test error rate (1 - accuracy) after the profile's training schedule; for the cloud
+        models, the mean absolute error of the predicted cloud fraction per test patch."""
         return results[name]["error"]
 
     track_test_error.unit = "fraction"
@@ -79,6 +88,35 @@ class ModelSuite:
 
     track_model_bytes.unit = "bytes"
 
+    def _downlink_order(self):
+        """(priority, is_clear, k) of the test scenes; skipped (asv) for non-cloud models."""
+        if "clouds" not in self.entry.tags:
+            raise NotImplementedError("only for the cloud-prioritisation models")
+        from lightvision.models.cloud import image_priority
+
+        scenes = cloud_scenes("test")
+        priority = image_priority(self.model, scenes.images,
+                                  patch_size=CLOUD_SCENES["patch_size"])
+        return priority, scenes.is_clear(0.1), len(scenes.images) // 5
+
+    def track_downlink_missed_clear(self, results, name):
+        """Cloud models (Park et al.): 1 - precision@k of clear images (cloud fraction < 0.1)
+        among the first k = 20 % of test scenes downlinked by predicted cloud cover."""
+        from lightvision.models.cloud import precision_at_k
+
+        return 1.0 - precision_at_k(*self._downlink_order())
+
+    track_downlink_missed_clear.unit = "fraction"
+
+    def track_chronological_over_priority_clear(self, results, name):
+        """Cloud models: clear images in the first k chronologically over those in the first k
+        by priority (1 / downlink gain; below 1 = the model beats chronological order)."""
+        from lightvision.models.cloud import downlink_gain
+
+        return 1.0 / downlink_gain(*self._downlink_order())
+
+    track_chronological_over_priority_clear.unit = "ratio"
+
     def time_predict_one(self, results, name):
         """Batch-1 inference (the median over asv's samples is the latency)."""
         with torch.inference_mode():
@@ -88,5 +126,15 @@ class ModelSuite:
         """Peak resident memory of one training step at batch 64 (random input; the process
         baseline, torch included, is part of the figure)."""
         X = torch.randn(64, *self.entry.meta["input_shape"])
-        y = torch.randint(0, self.model.num_classes, (64,))
-        fit(self.model, X, y, epochs=1, batch_size=64, progress=False)
+        loss = None
+        if "clouds" in self.entry.tags:
+            from lightvision.models.cloud import cloud_loss as loss
+        fit(self.model, X, self.targets, epochs=1, batch_size=64, loss=loss, progress=False)
+
+
+def _cloud_fraction_mae(model):
+    X, y = cloud_patches("test")
+    model.eval()
+    with torch.inference_mode():
+        return float((torch.sigmoid(model(X)).squeeze(1) - y).abs().mean())
+

@@ -48,6 +48,34 @@ def image_data(name: str, split: str):
     raise ValueError(f"unknown benchmark dataset {name!r}")
 
 
+#: Generated cloud scenes (seed #18): 128x128 RGB, 32x32 patches; training and test scenes
+#: come from different seeds; the downlink budget is 20 % of the test scenes.
+CLOUD_SCENES = {"train": 120, "test": 150, "image_size": 128, "patch_size": 32}
+
+
+@cache
+def cloud_scenes(split: str):
+    """:class:`lightvision.datasets.CloudScenes` for ``split`` ("train" seed ``SEED``, "test"
+    seed ``SEED + 1``)."""
+    from lightvision.datasets import make_cloud_scenes
+
+    return make_cloud_scenes(CLOUD_SCENES[split], image_size=CLOUD_SCENES["image_size"],
+                             patch_size=CLOUD_SCENES["patch_size"],
+                             random_state=SEED + (split == "test"))
+
+
+@cache
+def cloud_patches(split: str):
+    """(patches (n, 3, 32, 32) float in [0, 1], cloud fraction per patch (n,) float32)."""
+    import torch
+
+    from lightvision.models.cloud import image_to_patches
+
+    scenes = cloud_scenes(split)
+    return (image_to_patches(scenes.images, CLOUD_SCENES["patch_size"]),
+            torch.as_tensor(scenes.patch_fraction.reshape(-1), dtype=torch.float32))
+
+
 @cache
 def raw_images(name: str):
     """((X_train, y_train), (X_test, y_test)) as raw images (uint8, (n, H, W)) for the feature
