@@ -16,8 +16,8 @@ epochs with seeds 0, 1, 2, the baseline for 1 epoch with seed 0 (it is 260x heav
 Measured (2-core AMD EPYC VM, torch 2.13 CPU, 1 thread for latency):
 
 - parameters: CloudNet 17,929, CloudBaselineNet 4,687,809: ratio 0.38 % (paper 0.4 %);
-- latency per 128x128 image (16 patches in one batch, median of 20 after 3 warm-ups): about
-  0.6 ms against 45 ms, ratio about 1.5 % (paper 4.3 %; the ratio varies with the machine);
+- latency per 128x128 image (16 patches in one batch, median of 20 after 3 warm-ups): 0.6-0.9
+  ms against 35-45 ms, ratio 1.5-2.6 % in three runs (paper 4.3 %; it varies with the load);
 - CloudNet on the held-out scenes, seeds 0/1/2: precision@30 = 1.0 / 1.0 / 1.0, downlink gain
   5.0 / 5.0 / 5.0 (30 clear images against the 6 among the first 30 captured), Pearson r
   between predicted and true cloud fraction 0.995 / 0.995 / 0.994;
