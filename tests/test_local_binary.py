@@ -223,7 +223,7 @@ def test_construction_errors(make, error, match):
     ids=["conv", "block"],
 )
 def test_call_errors(block):
-    with pytest.raises(ValueError, match="expects 4 input channels, got 3"):
+    with pytest.raises(ValueError, match="has 3 channels, expected 4"):
         block(torch.randn(1, 3, 5, 5))
     with pytest.raises(ValueError, match="4-D input"):
         block(torch.randn(4, 5, 5))

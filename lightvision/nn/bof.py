@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from .._checks import check_int, check_real
 from ..registry import BLOCKS
+from ._input import check_maps
 
 __all__ = ["BoFPooling"]
 
@@ -153,24 +154,9 @@ class BoFPooling(nn.Module):
 
     # -- forward -----------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):  # e.g. torch.fx proxies while tracing
-            return
-        if x.ndim != 4:
-            raise ValueError(
-                f"BoFPooling expects a 4-D input (N, C, H, W), got shape {tuple(x.shape)}"
-            )
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"BoFPooling expected {self.in_channels} input channels (in_channels), "
-                f"got {x.shape[1]} channels (input shape {tuple(x.shape)})"
-            )
-        need = 2 if self.spatial_level == 1 else 1
-        if x.shape[2] < need or x.shape[3] < need:
-            raise ValueError(
-                f"spatial size {x.shape[2]}x{x.shape[3]} is too small: spatial_level="
-                f"{self.spatial_level} needs at least {need}x{need}"
-            )
-        if not x.is_floating_point():
+        check_maps(x, self.in_channels, "BoFPooling input",
+                   min_size=2 if self.spatial_level == 1 else 1)
+        if isinstance(x, torch.Tensor) and not x.is_floating_point():
             raise TypeError(f"BoFPooling expects a floating-point input, got {x.dtype}")
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,19 +19,9 @@ from torch import nn
 
 from .._checks import check_int, check_real
 from ..registry import BLOCKS
+from ._input import check_maps
 
 __all__ = ["EDPath", "EDBlock", "EDBottleneck"]
-
-
-def _check_input(x: object, channels: int, name: str = "input") -> torch.Tensor:
-    """``x`` if it is an (N, ``channels``, H, W) tensor, else a clear error."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} has {x.shape[1]} channels, expected {channels}")
-    return x
 
 
 def _check_ratio(value: object) -> float:
@@ -124,7 +114,7 @@ class EDPath(nn.Module):
         self.decoder_bn = nn.BatchNorm2d(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.channels)
+        check_maps(x, self.channels, "input")
         code = self.encoder(x)
         return self.decoder_bn(self.decoder(code, output_size=x.shape[-2:]))
 
@@ -148,7 +138,7 @@ class _EDResidual(nn.Module):
     ed: EDPath
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels)
+        check_maps(x, self.in_channels, "input")
         shortcut = self.shortcut(x)  # once: feeds both the sum and the ED path
         return torch.relu(self.residual(x) + shortcut + self.ed(shortcut))
 

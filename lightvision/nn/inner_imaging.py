@@ -14,21 +14,11 @@ from torch import nn
 
 from .._checks import check_int
 from ..registry import BLOCKS
+from ._input import check_maps
 
 __all__ = ["InnerImaging", "InnerImagingBlock"]
 
 _VIEWS = ("pair", "single")
-
-
-def _check_input(x: object, channels: int, name: str = "input") -> torch.Tensor:
-    """``x`` if it is an (N, ``channels``, H, W) tensor, else a clear error."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name} has {x.shape[1]} channels, expected {channels}")
-    return x
 
 
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -173,11 +163,11 @@ class InnerImaging(nn.Module):
         self, residual: torch.Tensor, shortcut: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Channel weights s in (0, 1), shape (N, C)."""
-        _check_input(residual, self.channels, "residual")
+        check_maps(residual, self.channels, "residual")
         if self.view == "pair":
             if shortcut is None:
                 raise ValueError("the pair view needs the shortcut: call ini(residual, shortcut)")
-            _check_input(shortcut, self.channels, "shortcut")
+            check_maps(shortcut, self.channels, "shortcut")
             if shortcut.shape[0] != residual.shape[0]:
                 raise ValueError(
                     f"shortcut batch size {shortcut.shape[0]} != residual's {residual.shape[0]}"
@@ -279,7 +269,7 @@ class InnerImagingBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, self.in_channels)
+        check_maps(x, self.in_channels, "input")
         shortcut = self.shortcut(x)
         residual = self.conv2(self.relu(self.conv1(x)))
         if self.ini.view == "pair":

@@ -38,6 +38,7 @@ from torch import nn
 from .._checks import check_int, check_real
 from ..metrics import register_cost
 from ..registry import BLOCKS
+from ._input import check_maps
 
 __all__ = ["LocalBinaryConv2d", "LocalBinaryResidualBlock", "sparse_ternary_weight"]
 
@@ -64,21 +65,6 @@ def _check_density(density: object) -> float:
     if density > 1.0:
         raise ValueError(f"density must be in (0, 1], got {density}")
     return density
-
-
-def _check_input(x: object, channels: int, owner: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{owner} expects a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(
-            f"{owner} expects a 4-D input (N, C, H, W), got {x.dim()}-D shape {tuple(x.shape)}"
-        )
-    if x.shape[1] != channels:
-        raise ValueError(
-            f"{owner} expects {channels} input channels, got {x.shape[1]} "
-            f"(input shape {tuple(x.shape)})"
-        )
-    return x
 
 
 def sparse_ternary_weight(
@@ -210,7 +196,7 @@ class LocalBinaryConv2d(nn.Module):
         self.register_buffer("weight", sparse_ternary_weight(shape, self.density, self.seed))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _check_input(x, self.in_channels, type(self).__name__)
+        check_maps(x, self.in_channels, f"{type(self).__name__} input")
         return F.conv2d(x, self.weight.to(x.dtype), stride=self.stride, padding=self.padding)
 
     def extra_repr(self) -> str:
@@ -338,7 +324,7 @@ class LocalBinaryResidualBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _check_input(x, self.in_channels, type(self).__name__)
+        check_maps(x, self.in_channels, f"{type(self).__name__} input")
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.binary(out))
         out = self.bn2(self.conv2(out))
