@@ -44,8 +44,8 @@ def test_default_counts():
     names = ("bof_cnn", "gmp_cnn", "spp_cnn")
     models = [lightvision.create_model(name) for name in names]
     assert [m.last_width for m in models] == [32, 47, 21]
-    assert [m.param_counts()["total"] for m in models] == [21_354, 21_416, 21_300]
-    assert models[0].param_counts()["pooling"] == 64 * (32 + 1)
+    assert [m.param_counts()["total"] for m in models] == [21_482, 21_416, 21_300]
+    assert models[0].param_counts()["pooling"] == 64 * (32 + 1) + 2 * 64  # + histogram BN
 
 
 def test_unmatched_widths_are_kept():
