@@ -185,11 +185,13 @@ def test_bof_head_and_its_initialisation():
     x = torch.randn(8, 1, 28, 28)
     model.initialize_bof(x, n_samples=200, random_state=0)
     assert model.num_features == 8
-    out = model.forward_features(torch.randn(3, 1, 22, 22))
-    torch.testing.assert_close(out.sum(1), torch.ones(3))
+    histogram = model.pool(model.feature_maps(torch.randn(3, 1, 22, 22)))
+    torch.testing.assert_close(histogram.sum(1), torch.ones(3))
+    assert model.forward_features(torch.randn(3, 1, 22, 22)).shape == (3, 8)
     plain = lightvision.create_model("resnet20", depth=8, width=0.5)
     diff = count_params(model).trainable - count_params(plain).trainable
-    assert diff == 8 * (32 + 1) + (8 - 32) * 10  # codebook + widths; smaller linear head
+    # codebook + widths, histogram batch norm, smaller linear head
+    assert diff == 8 * (32 + 1) + 2 * 8 + (8 - 32) * 10
 
 
 def test_lbb_is_deterministic_under_the_global_seed():

@@ -185,7 +185,9 @@ class CifarResNet(Classifier):
 
     Heads (``head``): ``"gap"`` (global average pooling, He et al.) or ``"bof"``
     (:class:`~lightvision.nn.BoFPooling` with ``n_codewords`` codewords and
-    ``bof_spatial_level``, seed #24), each followed by a linear classifier. Call
+    ``bof_spatial_level``, seed #24, then a batch norm of the histogram, **[INTERP]** as in
+    :class:`~lightvision.models.PoolingHeadCNN`: without it ``resnet20_bof`` trained to 62 %
+    Fashion-MNIST error in the quick benchmark), each followed by a linear classifier. Call
     :meth:`initialize_bof` on training images before training, as the BoF paper does.
 
     Parameters
@@ -325,9 +327,11 @@ class CifarResNet(Classifier):
         if head == "gap":
             self.pool: nn.Module = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
             self.num_features = c_in
+            self.histogram_norm: nn.Module = nn.Identity()
         else:
             self.pool = BoFPooling(c_in, n_codewords=n_codewords, spatial_level=bof_spatial_level)
             self.num_features = self.pool.out_features
+            self.histogram_norm = nn.BatchNorm1d(self.num_features)  # as PoolingHeadCNN's
         self.head = nn.Linear(self.num_features, num_classes)
         for module in self.modules():
             if type(module) is nn.Conv2d:
@@ -338,7 +342,7 @@ class CifarResNet(Classifier):
         return self.stages(self.stem(x))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.feature_maps(x))
+        return self.histogram_norm(self.pool(self.feature_maps(x)))
 
     @torch.no_grad()
     def initialize_bof(self, images: torch.Tensor, **kwargs: Any) -> CifarResNet:
