@@ -40,6 +40,7 @@ from torch import nn
 from .._checks import check_bool, check_int, check_model
 from ..registry import MODELS
 from .base import Classifier
+from .small_cnn import _conv_bn_relu
 
 __all__ = [
     "CloudBaselineNet",
@@ -216,8 +217,7 @@ class CloudBaselineNet(Classifier):
             if i:
                 layers.append(nn.MaxPool2d(2))
             for _ in range(convs_per_stage):
-                layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=False),
-                           nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                layers.append(_conv_bn_relu(c_in, width))
                 c_in = width
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
