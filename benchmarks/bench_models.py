@@ -38,6 +38,9 @@ def _train_all(self):
             error = _cloud_fraction_mae(model)
         else:
             X, y = image_data(dataset, "train")
+            if "bof" in entry.tags:  # k-means codebook on 200 training images, as the paper
+                subset = torch.randperm(len(X), generator=torch.Generator().manual_seed(SEED))
+                model.initialize_bof(X[subset[:200]], n_samples=5000, random_state=SEED)
             history = fit(model, X, y, random_state=SEED, progress=False,
                           **train_config(entry))
             error = evaluate(model, *image_data(dataset, "test"))["error"]
@@ -152,3 +155,24 @@ class CloudDownlinkSuite:
         return 1.0 / downlink_gain(*self.order)
 
     track_chronological_over_priority_clear.unit = "ratio"
+
+
+class InputScaleSuite:
+    """The pooling-head models (Passalis & Tefas, seed #24) trained on 28x28 images and tested
+    on the test images shrunk to 0.8x (22x22, bilinear with antialiasing), the paper's
+    robustness test."""
+
+    params = MODELS.list(tags=("pooling",))
+    param_names = ["model"]
+    timeout = 1800
+    setup_cache = _train_all
+
+    def track_test_error_at_0_8x(self, results, name):
+        """Test error on 22x22 test images of a model trained on 28x28 (lower is better)."""
+        entry, model = _trained(results, name)
+        X, y = image_data(entry.meta.get("dataset", "fashion_mnist"), "test")
+        small = torch.nn.functional.interpolate(X, size=(22, 22), mode="bilinear",
+                                                antialias=True, align_corners=False)
+        return evaluate(model, small, y)["error"]
+
+    track_test_error_at_0_8x.unit = "fraction"

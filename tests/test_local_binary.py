@@ -1,4 +1,4 @@
-"""Tests of the local binary convolution (LBCNN) and the local binary residual block (LBB)."""
+"""Tests of the local binary convolution (LBCNN) and the local binary residual blocks (LBB)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 
 from lightvision.metrics import count_ops, count_params, model_size_bytes
 from lightvision.nn.local_binary import (
+    LocalBinaryBasicBlock,
     LocalBinaryConv2d,
     LocalBinaryResidualBlock,
     sparse_ternary_weight,
@@ -181,11 +182,12 @@ def test_state_dict_round_trip():
 
 def test_registered_blocks():
     assert BLOCKS.get("LocalBinaryConv2d").obj is LocalBinaryConv2d
-    entry = BLOCKS.get("LocalBinaryResidualBlock")
-    assert entry.obj is LocalBinaryResidualBlock
-    assert {"binary", "residual"} <= entry.tags
+    for block in (LocalBinaryResidualBlock, LocalBinaryBasicBlock):
+        entry = BLOCKS.get(block.__name__)
+        assert entry.obj is block
+        assert {"binary", "residual"} <= entry.tags
     assert {"binary", "conv"} <= BLOCKS.get("LocalBinaryConv2d").tags
-    for name in ("LocalBinaryConv2d", "LocalBinaryResidualBlock"):
+    for name in ("LocalBinaryConv2d", "LocalBinaryResidualBlock", "LocalBinaryBasicBlock"):
         e = BLOCKS.get(name)
         block = e.create(**e.bench_params).eval()
         with torch.no_grad():
@@ -210,6 +212,12 @@ def test_registered_blocks():
         (lambda: LocalBinaryResidualBlock(4, 8, num_maps=True), TypeError, "num_maps"),
         (lambda: LocalBinaryResidualBlock(4, 8, kernel_size=4), ValueError, "kernel_size"),
         (lambda: LocalBinaryResidualBlock(4, 8, density=2), ValueError, "density"),
+        (lambda: LocalBinaryBasicBlock(0, 8), ValueError, "in_channels"),
+        (lambda: LocalBinaryBasicBlock(4, 8, num_maps=0), ValueError, "num_maps"),
+        (lambda: LocalBinaryBasicBlock(4, 8, kernel_size=2), ValueError, "kernel_size"),
+        (lambda: LocalBinaryBasicBlock(4, 8, density=0), ValueError, "density"),
+        (lambda: LocalBinaryBasicBlock(4, 8, stride=1.5), TypeError, "stride"),
+        (lambda: LocalBinaryBasicBlock(4, 8, seed=-3), ValueError, "seed"),
     ],
 )
 def test_construction_errors(make, error, match):
@@ -219,8 +227,9 @@ def test_construction_errors(make, error, match):
 
 @pytest.mark.parametrize(
     "block",
-    [LocalBinaryConv2d(4, 6, seed=0), LocalBinaryResidualBlock(4, 8, seed=0)],
-    ids=["conv", "block"],
+    [LocalBinaryConv2d(4, 6, seed=0), LocalBinaryResidualBlock(4, 8, seed=0),
+     LocalBinaryBasicBlock(4, 8, seed=0)],
+    ids=["conv", "bottleneck", "basic"],
 )
 def test_call_errors(block):
     with pytest.raises(ValueError, match="has 3 channels, expected 4"):
@@ -229,3 +238,72 @@ def test_call_errors(block):
         block(torch.randn(4, 5, 5))
     with pytest.raises(TypeError, match="torch.Tensor"):
         block([[1.0]])
+
+
+# --- the basic-block form -------------------------------------------------------------------
+
+
+def test_basic_block_costs_by_hand():
+    n, h, w = 2, 7, 9
+    block = LocalBinaryBasicBlock(4, 8, num_maps=6, stride=2, seed=0)
+    m, out = 6, 8
+    p = count_params(block)
+    assert p.trainable == 2 * m * out + 4 * out + (4 * out + 2 * out)
+    assert p.fixed == m * 4 * 9 + m * out * 9
+    running_stats = 2 * 3 * out  # mean and variance of the three batch norms, float32
+    assert model_size_bytes(block) == 4 * (p.trainable + running_stats) + p.fixed * 2 / 8
+    ops = count_ops(block, torch.randn(n, 4, h, w))
+    pixels = n * 4 * 5  # ceil(7 / 2) x ceil(9 / 2)
+    assert ops.ternary_ops == pixels * 9 * (4 * m + out * m)
+    assert ops.macs == pixels * (2 * m * out + 4 * out)  # the two 1x1 and the shortcut
+
+
+def test_basic_block_cut_against_the_real_basic_block():
+    """With m = out an identity basic block keeps 2 out^2 of its 18 out^2 conv weights."""
+    from lightvision.models.resnet import _BasicBlock
+
+    plain, lbb = _BasicBlock(16, 16, 1, "projection"), LocalBinaryBasicBlock(16, 16, seed=0)
+    x = torch.randn(1, 16, 8, 8)
+    assert count_params(plain).trainable - count_params(lbb).trainable == 16 * 16 * 16
+    assert 1 - count_ops(lbb, x).macs / count_ops(plain, x).macs == pytest.approx(8 / 9)
+
+
+def test_basic_block_trains_only_its_real_layers():
+    torch.manual_seed(0)
+    block = LocalBinaryBasicBlock(4, 8, stride=2, seed=0).train()
+    frozen = [block.binary1.weight.clone(), block.binary2.weight.clone()]
+    assert not torch.equal(frozen[0][:, :4], frozen[1][:, :4])  # the two layers differ
+    params = dict(block.named_parameters())
+    assert not any(name.startswith("binary") for name in params)
+    before = {n: p.detach().clone() for n, p in params.items()}
+    opt = torch.optim.SGD(block.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-2)
+    x, target = torch.randn(4, 4, 7, 9), torch.randn(4, 8, 4, 5)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(block(x), target).backward()
+        opt.step()
+    assert torch.equal(block.binary1.weight, frozen[0])
+    assert torch.equal(block.binary2.weight, frozen[1])
+    assert all(not torch.equal(p, before[n]) for n, p in params.items())
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 9), (1, 1), (15, 3)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_basic_block_shapes_and_gradients(size, stride):
+    torch.manual_seed(0)
+    block = LocalBinaryBasicBlock(6, 8, num_maps=5, stride=stride, seed=1).train()
+    x = torch.randn(3, 6, *size, requires_grad=True)
+    out = block(x)
+    assert out.shape == (3, 8, -(-size[0] // stride), -(-size[1] // stride))
+    out.square().mean().backward()
+    for name, p in block.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert torch.isfinite(x.grad).all()
+
+
+def test_basic_block_seed():
+    a, b = LocalBinaryBasicBlock(4, 8, seed=5), LocalBinaryBasicBlock(4, 8, seed=5)
+    c = LocalBinaryBasicBlock(4, 8, seed=6)
+    assert torch.equal(a.binary2.weight, b.binary2.weight)
+    assert not torch.equal(a.binary1.weight, c.binary1.weight)
+    assert isinstance(LocalBinaryBasicBlock(8, 8, seed=0).shortcut, torch.nn.Identity)

@@ -37,6 +37,7 @@ from .resnet import (
     resnet20_bof,
     resnet20_ed,
     resnet20_ini,
+    resnet20_lbb,
     resnet29_bottleneck,
     resnet29_lbb,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "resnet20_bof",
     "resnet20_ed",
     "resnet20_ini",
+    "resnet20_lbb",
     "resnet29_bottleneck",
     "resnet29_lbb",
     "small_cnn",

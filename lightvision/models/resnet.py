@@ -29,6 +29,7 @@ from ..nn import (
     EDBottleneck,
     InnerImaging,
     InnerImagingBlock,
+    LocalBinaryBasicBlock,
     LocalBinaryResidualBlock,
 )
 from ..registry import MODELS
@@ -41,6 +42,7 @@ __all__ = [
     "resnet20_bof",
     "resnet20_ed",
     "resnet20_ini",
+    "resnet20_lbb",
     "resnet29_bottleneck",
     "resnet29_lbb",
 ]
@@ -177,11 +179,12 @@ class CifarResNet(Classifier):
       main ED-ResNets, 0.5 = "-B"). The ED convolutions' groups are ``ed_groups`` or, by
       default, the largest common divisor of the paper's 32 and the path's two widths
       ([INTERP]: 32 groups need 32 | width, false for CIFAR widths 16 and 8).
-    * ``"lbb"`` (seed #16): every bottleneck becomes a
-      :class:`~lightvision.nn.LocalBinaryResidualBlock` (``lbb_density``: fraction of
-      non-zero ternary weights, default 0.5 [INTERP]; ``lbb_maps_ratio``: binary maps m per
-      unit of bottleneck width, default 1, m = w [INTERP]). Requires ``block="bottleneck"``:
-      the paper replaces the 3x3 convolution of bottlenecks and keeps their 1x1 layers.
+    * ``"lbb"`` (seed #16): every 3x3 convolution of the blocks becomes a fixed ternary
+      convolution + ReLU + learnable 1x1: bottlenecks become
+      :class:`~lightvision.nn.LocalBinaryResidualBlock`, basic blocks
+      :class:`~lightvision.nn.LocalBinaryBasicBlock` (``lbb_density``: fraction of non-zero
+      ternary weights, default 0.5 [INTERP]; ``lbb_maps_ratio``: binary maps m per unit of
+      the block's inner width, default 1 [INTERP]). The stem stays a real 3x3 convolution.
 
     Heads (``head``): ``"gap"`` (global average pooling, He et al.) or ``"bof"``
     (:class:`~lightvision.nn.BoFPooling` with ``n_codewords`` codewords and
@@ -262,11 +265,6 @@ class CifarResNet(Classifier):
                                      ("head", head, _HEADS), ("shortcut", shortcut, _SHORTCUTS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if variant == "lbb" and block != "bottleneck":
-            raise ValueError(
-                "variant='lbb' needs block='bottleneck': the local binary residual block "
-                "replaces the 3x3 convolution of a bottleneck (depth 9n + 2)"
-            )
         if shortcut == "pad" and (block, variant) != ("basic", "plain"):
             raise ValueError(
                 "shortcut='pad' (He et al.'s option A) is only offered for the plain basic-block "
@@ -304,6 +302,11 @@ class CifarResNet(Classifier):
                         m: nn.Module = _BasicBlock(c_in, w, stride, shortcut)
                     elif variant == "ini":
                         m = InnerImagingBlock(c_in, w, stride=stride, group=group, **ini_kw)
+                    elif variant == "lbb":
+                        m = LocalBinaryBasicBlock(
+                            c_in, w, num_maps=max(1, round(lbb_maps_ratio * w)), stride=stride,
+                            density=lbb_density,
+                        )
                     else:  # ed
                         mid = max(1, w // 4)
                         m = EDBlock(c_in, w, stride=stride, width_ratio=ed_width_ratio,
@@ -409,6 +412,13 @@ def resnet20_ed(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> Cifa
     return CifarResNet(num_classes, in_chans, variant="ed", **kwargs)
 
 
+@_register(_BASIC_TEST, {"binary"})
+def resnet20_lbb(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+    """ResNet-20 whose basic blocks are local binary basic blocks (seed #16)."""
+    kwargs.setdefault("depth", 20)
+    return CifarResNet(num_classes, in_chans, variant="lbb", **kwargs)
+
+
 @_register(_BOTTLENECK_TEST, set())
 def resnet29_bottleneck(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-29 with bottlenecks (9n + 2, n = 3; outputs 64/128/256 at width 1)."""
@@ -423,7 +433,7 @@ def resnet29_lbb(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> Cif
     return CifarResNet(num_classes, in_chans, block="bottleneck", variant="lbb", **kwargs)
 
 
-@_register({**_BASIC_TEST, "n_codewords": 8}, {"pooling"})
+@_register({**_BASIC_TEST, "n_codewords": 8}, {"pooling", "bof"})
 def resnet20_bof(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-20 with bag-of-features pooling (64 codewords) instead of GAP (seed #24)."""
     kwargs.setdefault("depth", 20)

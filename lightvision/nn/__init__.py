@@ -5,8 +5,9 @@
   folded pseudo-image of channel descriptors.
 - :class:`EDPath`, :class:`EDBlock`, :class:`EDBottleneck` (Jin et al. 2022): an encoder-
   decoder path from the shortcut added to a residual block.
-- :class:`LocalBinaryConv2d`, :class:`LocalBinaryResidualBlock` (Liu et al.; Juefei-Xu et al.
-  2017): fixed sparse ternary 3x3 convolutions combined by learnable 1x1 convolutions.
+- :class:`LocalBinaryConv2d`, :class:`LocalBinaryResidualBlock`, :class:`LocalBinaryBasicBlock`
+  (Liu et al.; Juefei-Xu et al. 2017): fixed sparse ternary 3x3 convolutions combined by
+  learnable 1x1 convolutions.
 
 Importing ``lightvision.nn`` imports torch.
 """
@@ -14,7 +15,7 @@ Importing ``lightvision.nn`` imports torch.
 from .bof import BoFPooling
 from .ed_path import EDBlock, EDBottleneck, EDPath
 from .inner_imaging import InnerImaging, InnerImagingBlock
-from .local_binary import LocalBinaryConv2d, LocalBinaryResidualBlock
+from .local_binary import LocalBinaryBasicBlock, LocalBinaryConv2d, LocalBinaryResidualBlock
 
 __all__ = [
     "BoFPooling",
@@ -23,6 +24,7 @@ __all__ = [
     "EDPath",
     "InnerImaging",
     "InnerImagingBlock",
+    "LocalBinaryBasicBlock",
     "LocalBinaryConv2d",
     "LocalBinaryResidualBlock",
 ]
