@@ -199,7 +199,7 @@ BLOCKS = Registry("block", modules=("lightvision.nn",))
 FEATURES = Registry("feature", modules=("lightvision.features",))
 PRUNERS = Registry("pruner", modules=())
 QUANTIZERS = Registry("quantizer", modules=())
-LOSSES = Registry("loss", modules=())
+LOSSES = Registry("loss", modules=("lightvision.training.domain",))
 
 REGISTRIES: dict[str, Registry] = {
     r.kind: r for r in (MODELS, BLOCKS, FEATURES, PRUNERS, QUANTIZERS, LOSSES)

@@ -11,22 +11,28 @@ Importing this package loads only numpy and the standard library.
 - :func:`make_cloud_scenes`: seeded RGB satellite scenes (procedural terrain with bright ground,
   fractal clouds, shadows) with exact per-image and per-patch cloud fractions, as
   :class:`CloudScenes`.
+- :func:`make_semg`: seeded multi-subject forearm sEMG (8 channels at 2 kHz by default) with the
+  wrist flexion-extension angle, per-subject electrode placement, gains and electromechanical
+  delay, as :class:`SEMGRecordings` (with sliding :meth:`~SEMGRecordings.windows`).
 """
 
 from .actions import ACTIONS, ActionVideos, make_actions, train_test_split_by_actor
 from .clouds import CloudScenes, make_cloud_scenes
 from .digits import load_digits
 from .fashion_mnist import FASHION_MNIST_CLASSES, fashion_mnist_dir, load_fashion_mnist
+from .semg import SEMGRecordings, make_semg
 
 __all__ = [
     "ACTIONS",
     "FASHION_MNIST_CLASSES",
     "ActionVideos",
     "CloudScenes",
+    "SEMGRecordings",
     "fashion_mnist_dir",
     "load_digits",
     "load_fashion_mnist",
     "make_actions",
     "make_cloud_scenes",
+    "make_semg",
     "train_test_split_by_actor",
 ]

@@ -12,6 +12,10 @@ entries such as ``task_loss`` and ``kd_loss`` that :func:`fit` averages into the
 >>> history = fit(model, X, y, epochs=2, progress=False)
 >>> len(history.epochs), sorted(evaluate(model, X, y))
 (2, ['accuracy', 'error', 'loss'])
+
+Domain-discrepancy losses for domain adaptation, :func:`mmd_loss` (multi-kernel MMD, DAN-style)
+and :func:`coral_loss` (Deep CORAL), live in :mod:`lightvision.training.domain` and are
+registered in :data:`lightvision.registry.LOSSES`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,18 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_model, check_real
+from .domain import coral_loss, mmd_loss
 
-__all__ = ["History", "Task", "fit", "evaluate", "images_to_tensor", "supervised_task"]
+__all__ = [
+    "History",
+    "Task",
+    "coral_loss",
+    "evaluate",
+    "fit",
+    "images_to_tensor",
+    "mmd_loss",
+    "supervised_task",
+]
 
 Task = Callable[[nn.Module, torch.Tensor, torch.Tensor], Mapping[str, torch.Tensor]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
