@@ -43,9 +43,10 @@ def test_heads_have_equal_parameter_counts(config):
 def test_default_counts():
     names = ("bof_cnn", "gmp_cnn", "spp_cnn")
     models = [lightvision.create_model(name) for name in names]
-    assert [m.last_width for m in models] == [32, 47, 21]
-    assert [m.param_counts()["total"] for m in models] == [21_482, 21_416, 21_300]
-    assert models[0].param_counts()["pooling"] == 64 * (32 + 1) + 2 * 64  # + histogram BN
+    assert [m.last_width for m in models] == [32, 127, 57]
+    assert [m.param_counts()["total"] for m in models] == [54_762, 54_856, 54_780]
+    # codewords and widths, + batch norm of the 5 x 64 histogram values (global + quadrants)
+    assert models[0].param_counts()["pooling"] == 64 * (32 + 1) + 2 * 5 * 64
 
 
 def test_unmatched_widths_are_kept():
@@ -54,7 +55,7 @@ def test_unmatched_widths_are_kept():
 
 
 @pytest.mark.parametrize("name", ["bof_cnn", "gmp_cnn", "spp_cnn"])
-@pytest.mark.parametrize("size", [(28, 28), (22, 22), (27, 27), (32, 32), (2, 5)])
+@pytest.mark.parametrize("size", [(28, 28), (22, 22), (27, 27), (32, 32), (4, 5)])
 def test_any_input_size(name, size):
     model = lightvision.create_model(name, num_classes=4).eval()
     out = model(torch.randn(2, 1, *size))
@@ -66,8 +67,9 @@ def test_bof_model_accepts_0_8x_scale_after_initialisation():
     model = lightvision.create_model("bof_cnn", n_codewords=8)
     model.initialize_bof(torch.randn(16, 1, 28, 28), n_samples=500, random_state=0)
     model.eval()
-    features = model.forward_features(torch.randn(3, 1, 22, 22))
-    torch.testing.assert_close(features.sum(1), torch.ones(3))
+    histograms = model.pool(model.feature_maps(torch.randn(3, 1, 22, 22)))
+    # spatial level 1: the whole map and its 4 quadrants, each a histogram summing to 1
+    torch.testing.assert_close(histograms.reshape(3, 5, 8).sum(2), torch.ones(3, 5))
     assert model(torch.randn(3, 1, 22, 22)).shape == (3, 10)
 
 
@@ -82,7 +84,7 @@ def test_clear_errors():
         PoolingHeadCNN(head="spp", spp_levels=())
     with pytest.raises(ValueError, match="dropout"):
         PoolingHeadCNN(dropout=1.0)
-    model = PoolingHeadCNN(bof_spatial_level=1)
+    model = PoolingHeadCNN()  # spatial level 1: 4 pixels at least
     with pytest.raises(ValueError, match="pixels"):
         model(torch.randn(1, 1, 3, 28))
     with pytest.raises(ValueError, match="channels"):

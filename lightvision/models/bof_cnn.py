@@ -11,9 +11,9 @@ GMP with 64 filters, 57,226).
 >>> import lightvision
 >>> models = [lightvision.create_model(n) for n in ("bof_cnn", "gmp_cnn", "spp_cnn")]
 >>> [m.last_width for m in models]
-[32, 47, 21]
+[32, 127, 57]
 >>> [m.param_counts()["total"] for m in models]
-[21482, 21416, 21300]
+[54762, 54856, 54780]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def head_param_counts(
     in_chans: int = 1,
     widths: tuple[int, int] = (32, 32),
     n_codewords: int = 64,
-    bof_spatial_level: int = 0,
+    bof_spatial_level: int = 1,
     spp_levels: Sequence[int] = (1, 2),
     hidden: int = 128,
     num_classes: int = 10,
@@ -109,12 +109,14 @@ class PoolingHeadCNN(Classifier):
 
     Heads:
 
-    * ``"bof"``: :class:`~lightvision.nn.BoFPooling` (``n_codewords``, ``bof_spatial_level``)
-      on the c2 = ``widths[1]`` maps, then a batch norm of the histogram (**[INTERP]**: the
-      histogram's entries average 1 / n_codewords, which made the classifier learn slowly:
-      42 % Fashion-MNIST error after 6 epochs without it; the author's Keras port multiplies
-      the histogram by n_codewords for the same reason, which gave 16.3 % after 15 epochs,
-      the batch norm 14.8 %; seed 0, README).
+    * ``"bof"``: :class:`~lightvision.nn.BoFPooling` (``n_codewords``, ``bof_spatial_level``;
+      default 64 codewords at spatial level 1, a global and four quadrant histograms, the
+      paper's CBoF(64, 1) MNIST network) on the c2 = ``widths[1]`` maps, then a batch norm of
+      the histogram (**[INTERP]**: the histogram's entries average 1 / n_codewords, which made
+      the classifier learn slowly: 42 % Fashion-MNIST error after 6 epochs without it at
+      spatial level 0; the author's Keras port multiplies the histogram by n_codewords for
+      the same reason, which gave 16.4 % / 14.7 % after 15 epochs (seeds 0 / 1) against
+      15.1 % / 13.25 % with the batch norm, and was less robust at 0.8x scale; README).
     * ``"gmp"``: global max pooling; pooled size c2.
     * ``"spp"``: spatial pyramid max pooling with ``spp_levels`` (default (1, 2): 5 c2
       values). Adding level 4 (21 c2 values) leaves only 7 channels at the default size, so it
@@ -124,8 +126,8 @@ class PoolingHeadCNN(Classifier):
     last conv width c2' that brings their total trainable parameters closest to the BoF network
     with the same ``widths``, ``n_codewords`` and classifier (the paper's approach: a wider last
     convolution, see the module docstring). :meth:`param_counts` gives the parts;
-    :func:`head_param_counts` the formulas. At the defaults: BoF 21,482 (c2 = 32), GMP 21,416
-    (c2' = 47), SPP 21,300 (c2' = 21), all within 0.9 % of each other. The match is only as
+    :func:`head_param_counts` the formulas. At the defaults: BoF 54,762 (c2 = 32), GMP 54,856
+    (c2' = 127), SPP 54,780 (c2' = 57), all within 0.2 % of each other. The match is only as
     fine as one channel of c2', which costs about 9 c1 + (pooled values per channel) x hidden
     parameters: with ``spp_levels=(1, 2, 4)`` that is 21 x hidden per channel, too coarse for
     small networks (e.g. widths (16, 32) with 128 hidden units miss by 5 %).
@@ -170,7 +172,7 @@ class PoolingHeadCNN(Classifier):
         head: str = "bof",
         widths: Sequence[int] = (32, 32),
         n_codewords: int = 64,
-        bof_spatial_level: int = 0,
+        bof_spatial_level: int = 1,
         spp_levels: Sequence[int] = (1, 2),
         hidden: int = 128,
         dropout: float = 0.2,
