@@ -12,7 +12,15 @@ from lightvision.metrics import count_ops, count_params, model_size_bytes
 from lightvision.registry import MODELS
 from lightvision.training import evaluate, fit
 
-from .common import CLOUD_SCENES, SEED, cloud_patches, cloud_scenes, image_data, train_config
+from .common import (
+    CLOUD_SCENES,
+    SEED,
+    cloud_patches,
+    cloud_scenes,
+    image_data,
+    semg_windows,
+    train_config,
+)
 
 NAMES = MODELS.list()
 
@@ -36,6 +44,10 @@ def _train_all(self):
             history = fit(model, *cloud_patches("train"), loss=cloud_loss,
                           random_state=SEED, progress=False, **train_config(entry))
             error = _cloud_fraction_mae(model)
+        elif dataset == "semg":  # wrist angle / 60 from sEMG windows of the source subjects
+            history = fit(model, *semg_windows("train"), loss=torch.nn.functional.mse_loss,
+                          random_state=SEED, progress=False, **train_config(entry))
+            error = _semg_nrmse(model)
         else:
             X, y = image_data(dataset, "train")
             if "bof" in entry.tags:  # k-means codebook on 200 training images, as the paper
@@ -67,12 +79,13 @@ class ModelSuite:
     def setup(self, results, name):
         self.entry, self.model = _trained(results, name)
         self.x = torch.randn(1, *self.entry.meta["input_shape"])
-        self.targets = (torch.rand(64) if "clouds" in self.entry.tags
+        self.targets = (torch.rand(64) if "regression" in self.entry.tags
                         else torch.randint(0, self.model.num_classes, (64,)))
 
     def track_test_error(self, results, name):
         """Test error rate (1 - accuracy) after the profile's training schedule; for the cloud
-        models, the mean absolute error of the predicted cloud fraction per test patch."""
+        models, the mean absolute error of the predicted cloud fraction per test patch; for
+        the sEMG models, the NRMSE of the wrist angle on held-out windows."""
         return results[name]["error"]
 
     track_test_error.unit = "fraction"
@@ -111,6 +124,8 @@ class ModelSuite:
         loss = None
         if "clouds" in self.entry.tags:
             from lightvision.models.cloud import cloud_loss as loss
+        elif "regression" in self.entry.tags:
+            loss = torch.nn.functional.mse_loss
         fit(self.model, X, self.targets, epochs=1, batch_size=64, loss=loss, progress=False)
 
 
@@ -119,6 +134,16 @@ def _cloud_fraction_mae(model):
     model.eval()
     with torch.inference_mode():
         return float((torch.sigmoid(model(X)).squeeze(1) - y).abs().mean())
+
+
+def _semg_nrmse(model):
+    from lightvision.models.semg import kinematics_scores
+
+    X, y = semg_windows("test")
+    model.eval()
+    with torch.inference_mode():
+        predicted = model(X).squeeze(1)
+    return kinematics_scores(y.numpy(), predicted.numpy())["nrmse"]
 
 
 class CloudDownlinkSuite:

@@ -76,6 +76,37 @@ def cloud_patches(split: str):
             torch.as_tensor(scenes.patch_fraction.reshape(-1), dtype=torch.float32))
 
 
+#: Generated sEMG (seed #13): 5 subjects x 8 channels x 60 s at 2 kHz, 200 ms windows every
+#: 50 ms; models are trained on subjects 0, 2, 3 and tested on the last 15 s of each.
+SEMG = {"subjects": 5, "duration_s": 60.0, "sources": (0, 2, 3), "target": 1, "test_s": 15.0,
+        "window_ms": 200.0, "step_ms": 50.0}
+
+
+@cache
+def semg_recordings():
+    """:class:`lightvision.datasets.SEMGRecordings` of the benchmark (seed ``SEED``)."""
+    from lightvision.datasets import make_semg
+
+    return make_semg(SEMG["subjects"], duration_s=SEMG["duration_s"], random_state=SEED)
+
+
+@cache
+def semg_windows(split: str):
+    """(windows (n, 8, 400) float32, angle / 60 (n,) float32) of the source subjects: the
+    "train" part, or the "test" part (their last 15 s)."""
+    import numpy as np
+    import torch
+
+    from lightvision.training.semg import semg_split
+
+    parts = [semg_split(semg_recordings(), s, window_ms=SEMG["window_ms"],
+                        step_ms=SEMG["step_ms"], test_s=SEMG["test_s"])[split]
+             for s in SEMG["sources"]]
+    X = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    return torch.from_numpy(X), torch.from_numpy(y / 60.0).float()
+
+
 @cache
 def raw_images(name: str):
     """((X_train, y_train), (X_test, y_test)) as raw images (uint8, (n, H, W)) for the feature

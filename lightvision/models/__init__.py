@@ -8,6 +8,9 @@ compression code can treat all architectures alike (``forward_features``, ``forw
 - Cloud cover for downlink prioritisation (Park et al., seed #18): :class:`CloudNet` (multi-stream
   patch CNN, ``cloud_net``), :class:`CloudBaselineNet` (``cloud_baseline``),
   :func:`image_priority`, :func:`precision_at_k`, :func:`downlink_gain`.
+- Wrist kinematics from sEMG with inter-subject domain adaptation (Bao et al., seed #13):
+  :class:`SEMGNet` (``semg_cnn``, ``semg_cnn_raw``), :func:`kinematics_scores`,
+  :func:`predict_angles`.
 
 >>> import lightvision
 >>> model = lightvision.create_model("small_cnn", num_classes=10)
@@ -41,6 +44,7 @@ from .resnet import (
     resnet29_bottleneck,
     resnet29_lbb,
 )
+from .semg import SEMGNet, kinematics_scores, predict_angles, semg_cnn, semg_cnn_raw
 from .small_cnn import SmallCNN, small_cnn
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "CloudBaselineNet",
     "CloudNet",
     "PoolingHeadCNN",
+    "SEMGNet",
     "SmallCNN",
     "bof_cnn",
     "cloud_baseline",
@@ -57,8 +62,10 @@ __all__ = [
     "downlink_gain",
     "gmp_cnn",
     "image_priority",
+    "kinematics_scores",
     "list_models",
     "precision_at_k",
+    "predict_angles",
     "resnet20",
     "resnet20_bof",
     "resnet20_ed",
@@ -66,6 +73,8 @@ __all__ = [
     "resnet20_lbb",
     "resnet29_bottleneck",
     "resnet29_lbb",
+    "semg_cnn",
+    "semg_cnn_raw",
     "small_cnn",
     "spp_cnn",
 ]

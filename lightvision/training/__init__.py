@@ -15,7 +15,10 @@ entries such as ``task_loss`` and ``kd_loss`` that :func:`fit` averages into the
 
 Domain-discrepancy losses for domain adaptation, :func:`mmd_loss` (multi-kernel MMD, DAN-style)
 and :func:`coral_loss` (Deep CORAL), live in :mod:`lightvision.training.domain` and are
-registered in :data:`lightvision.registry.LOSSES`.
+registered in :data:`lightvision.registry.LOSSES`, with the two-stream supervised domain
+adaptation that uses them (:class:`DomainAdaptationTask`, :func:`fit_domain_adaptation`), and
+the sEMG inter-subject experiments of seed #13 in :mod:`lightvision.training.semg`
+(:func:`run_semg_method`).
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_model, check_real
-from .domain import coral_loss, mmd_loss
+from .domain import DomainAdaptationTask, coral_loss, fit_domain_adaptation, mmd_loss
 
 __all__ = [
+    "DomainAdaptationTask",
     "History",
     "Task",
     "coral_loss",
     "evaluate",
     "fit",
+    "fit_domain_adaptation",
     "images_to_tensor",
     "mmd_loss",
     "supervised_task",
@@ -303,3 +308,8 @@ def evaluate(
         result["accuracy"] = correct / len(X)
         result["error"] = 1.0 - result["accuracy"]
     return result
+
+
+from .semg import run_semg_method  # noqa: E402 (needs fit above)
+
+__all__ += ["run_semg_method"]

@@ -1,7 +1,9 @@
 """Checks run over every registered model (timm's test-all-models pattern).
 
 A model joins these checks by being registered with ``test_params`` (tiny constructor
-arguments) and ``input_shape`` (C, H, W) in :data:`lightvision.registry.MODELS`.
+arguments) and ``input_shape`` (C, H, W) in :data:`lightvision.registry.MODELS`; a model on
+multichannel 1-d signals (e.g. sEMG windows) registers ``input="signals"`` and
+``input_shape=(C, L)`` instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ def _batch(entry, n=2, seed=1):
     return torch.randn(n, *entry.meta["input_shape"], generator=torch.Generator().manual_seed(seed))
 
 
+def _signals(entry):
+    return entry.meta.get("input") == "signals"
+
+
 def test_registry_is_not_empty():
     assert IDS, "no model registered"
 
@@ -37,7 +43,10 @@ def test_registry_is_not_empty():
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_metadata(entry):
     shape = entry.meta.get("input_shape")
-    assert isinstance(shape, tuple) and len(shape) == 3, "register input_shape=(C, H, W)"
+    if _signals(entry):
+        assert isinstance(shape, tuple) and len(shape) == 2, "register input_shape=(C, L)"
+    else:
+        assert isinstance(shape, tuple) and len(shape) == 3, "register input_shape=(C, H, W)"
     model = _build(entry)
     assert isinstance(model, Classifier)
     assert model.in_chans == shape[0]
@@ -90,6 +99,17 @@ def test_state_dict_and_pickle_round_trip(entry):
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
 def test_bad_input_raises_clear_errors(entry):
     model = _build(entry).eval()
+    if _signals(entry):
+        c, length = entry.meta["input_shape"]
+        with pytest.raises(ValueError, match="channels"):
+            model(torch.randn(1, c + 1, length))
+        with pytest.raises(ValueError, match="shape"):
+            model(torch.randn(c, length))
+        with pytest.raises(ValueError, match="window"):
+            model(torch.randn(1, c, model.min_size - 1))
+        with pytest.raises(TypeError, match="floating"):
+            model(torch.zeros(1, c, length, dtype=torch.uint8))
+        return
     c, h, w = entry.meta["input_shape"]
     with pytest.raises(ValueError, match="channels"):
         model(torch.randn(1, c + 1, h, w))
