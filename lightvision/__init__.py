@@ -15,27 +15,31 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("datasets", "metrics", "models", "registry", "training")
+_SUBMODULES = ("compression", "datasets", "metrics", "models", "registry", "training")
 _HELPERS = {  # public name -> module that defines it
     "list_models": "lightvision.models",
     "create_model": "lightvision.models",
     "profile": "lightvision.metrics",
+    "prune": "lightvision.compression.pruning",
 }
 
 __all__ = [
     "__version__",
+    "compression",
     "create_model",
     "datasets",
     "list_models",
     "metrics",
     "models",
     "profile",
+    "prune",
     "registry",
     "training",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, metrics, models, registry, training
+    from . import compression, datasets, metrics, models, registry, training
+    from .compression.pruning import prune
     from .metrics import profile
     from .models import create_model, list_models
 

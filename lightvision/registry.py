@@ -197,7 +197,7 @@ class Registry:
 MODELS = Registry("model", modules=("lightvision.models",))
 BLOCKS = Registry("block", modules=("lightvision.nn",))
 FEATURES = Registry("feature", modules=("lightvision.features",))
-PRUNERS = Registry("pruner", modules=())
+PRUNERS = Registry("pruner", modules=("lightvision.compression.pruning",))
 QUANTIZERS = Registry("quantizer", modules=())
 LOSSES = Registry("loss", modules=("lightvision.training.domain",))
 

@@ -37,3 +37,24 @@ def test_small_cnn_learns_fashion_mnist_subset():
         weight_decay=0.05, progress=False, random_state=0)
     error = evaluate(model, images_to_tensor(test_images), torch.as_tensor(test_labels))["error"]
     assert error < 0.18, f"test error {error:.3f}"
+
+
+def test_vgg16_cost_matches_hand_formulas():
+    from lightvision.models.vgg import VGG16_LAYERS
+
+    model = lightvision.create_model("vgg16", in_chans=3)
+    widths = [w for w in VGG16_LAYERS if w != "M"]
+    convs = list(zip([3, *widths[:-1]], widths, strict=True))
+    params = sum(9 * a * b + 2 * b for a, b in convs) + 512 * 10 + 10
+    sizes, size = [], 32  # spatial size of each conv's output: pooling after 2, 4, 7, 10, 13
+    for item in VGG16_LAYERS:
+        if item == "M":
+            size = -(-size // 2)
+        else:
+            sizes.append(size)
+    macs = sum(9 * a * b * s * s for (a, b), s in zip(convs, sizes, strict=True)) + 512 * 10
+    assert count_params(model).trainable == params == 14_724_042
+    assert count_ops(model, torch.randn(1, 3, 32, 32)).macs == macs
+    small = lightvision.create_model("vgg16", width=0.25)
+    assert small(torch.randn(2, 1, 28, 28)).shape == (2, 10)  # five ceil-mode poolings
+    assert small.features[0].out_channels == 16

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import lightvision
-from lightvision.registry import BLOCKS, FEATURES, MODELS
+from lightvision.registry import BLOCKS, FEATURES, MODELS, PRUNERS
 
 HEAVY = ("torch", "cv2", "tensorly", "sklearn", "scipy")
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -51,14 +51,16 @@ def test_every_public_component_is_registered():
     from sklearn.base import BaseEstimator
     from torch import nn
 
+    from lightvision.compression.pruning import Pruner
     from lightvision.models import Classifier
 
     made = {type(e.create(**e.test_params)) for e in MODELS.entries()}
-    registered = made | {e.obj for r in (MODELS, BLOCKS, FEATURES) for e in r.entries()}
+    registered = made | {e.obj for r in (MODELS, BLOCKS, FEATURES, PRUNERS)
+                         for e in r.entries()}
     missing = []
     for cls in _public_classes():
         is_component = (
-            issubclass(cls, Classifier)
+            issubclass(cls, (Classifier, Pruner))
             or (issubclass(cls, nn.Module) and cls.__module__.startswith("lightvision.nn"))
             or (issubclass(cls, BaseEstimator)
                 and cls.__module__.startswith("lightvision.features"))

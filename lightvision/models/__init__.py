@@ -46,10 +46,12 @@ from .resnet import (
 )
 from .semg import SEMGNet, kinematics_scores, predict_angles, semg_cnn, semg_cnn_raw
 from .small_cnn import SmallCNN, small_cnn
+from .vgg import CifarVGG, vgg16
 
 __all__ = [
     "Classifier",
     "CifarResNet",
+    "CifarVGG",
     "CloudBaselineNet",
     "CloudNet",
     "PoolingHeadCNN",
@@ -77,6 +79,7 @@ __all__ = [
     "semg_cnn_raw",
     "small_cnn",
     "spp_cnn",
+    "vgg16",
 ]
 
 

@@ -1,0 +1,4 @@
+"""Model compression: structured pruning (:mod:`lightvision.compression.pruning`).
+
+Importing this package imports torch.
+"""
