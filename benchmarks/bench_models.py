@@ -45,7 +45,7 @@ def _train_all(self):
                           random_state=SEED, progress=False, **train_config(entry))
             error = _cloud_fraction_mae(model)
         elif dataset == "semg":  # wrist angle / 60 from sEMG windows of the source subjects
-            history = fit(model, *semg_windows("train"), loss=torch.nn.functional.mse_loss,
+            history = fit(model, *semg_windows("train"), loss=_mse,
                           random_state=SEED, progress=False, **train_config(entry))
             error = _semg_nrmse(model)
         else:
@@ -125,7 +125,7 @@ class ModelSuite:
         if "clouds" in self.entry.tags:
             from lightvision.models.cloud import cloud_loss as loss
         elif "regression" in self.entry.tags:
-            loss = torch.nn.functional.mse_loss
+            loss = _mse
         fit(self.model, X, self.targets, epochs=1, batch_size=64, loss=loss, progress=False)
 
 
@@ -134,6 +134,11 @@ def _cloud_fraction_mae(model):
     model.eval()
     with torch.inference_mode():
         return float((torch.sigmoid(model(X)).squeeze(1) - y).abs().mean())
+
+
+def _mse(output, target):
+    """MSE of a one-output regressor's (n, 1) predictions against (n,) targets."""
+    return torch.nn.functional.mse_loss(output.reshape(target.shape), target)
 
 
 def _semg_nrmse(model):
