@@ -30,6 +30,7 @@ References
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -259,30 +260,27 @@ class SEMGNet(Classifier):
         return self.fc(z.flatten(2).mean(dim=2))
 
 
-@MODELS.register(
-    tags={"regression", "semg", "domain_adaptation"},
-    test_params={"widths": (4, 8), "feature_dim": 8},
-    bench_params={},
-    input="signals",
-    input_shape=(8, 400),
-    dataset="semg",
-    train=_TRAIN,
-)
+def _register(name: str) -> Any:
+    return MODELS.register(
+        name=name,
+        tags={"regression", "semg", "domain_adaptation"},
+        test_params={"widths": (4, 8), "feature_dim": 8},
+        bench_params={},
+        input="signals",
+        input_shape=(8, 400),
+        dataset="semg",
+        train=_TRAIN,
+    )
+
+
+@_register("semg_cnn")
 def semg_cnn(num_classes: int = 1, in_chans: int = 8, **kwargs) -> SEMGNet:
     """Bao et al.'s sEMG CNN on log spectrograms (see :class:`SEMGNet`); ``num_classes`` is the
     number of regressed outputs."""
     return SEMGNet(num_classes, in_chans, **kwargs)
 
 
-@MODELS.register(
-    tags={"regression", "semg", "domain_adaptation"},
-    test_params={"widths": (4, 8), "feature_dim": 8},
-    bench_params={},
-    input="signals",
-    input_shape=(8, 400),
-    dataset="semg",
-    train=_TRAIN,
-)
+@_register("semg_cnn_raw")
 def semg_cnn_raw(num_classes: int = 1, in_chans: int = 8, **kwargs) -> SEMGNet:
     """:class:`SEMGNet` with 1-D convolutions on the raw window (``representation="raw"``)."""
     return SEMGNet(num_classes, in_chans, representation="raw", **kwargs)
