@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import DataLoader, TensorDataset
 
 import lightvision
 from lightvision.compression.pruning import (
@@ -218,13 +221,19 @@ def test_ssr_zeroes_whole_filters_and_removing_them_changes_nothing(with_bn, nor
     bn = [nn.BatchNorm2d(12)] if with_bn else []
     model = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), *bn, nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(12 * 16, 32), nn.ReLU(), nn.Linear(32, 10))
-    ssr = SSR(lam=lam, norm=norm, update_every=10)
+    ssr = SSR(lam=lam, norm=norm, update_every=5)
     ssr.regularize(model, X[:512], y[:512], epochs=10, batch_size=64, lr=0.05)
     zeroed = ssr.zero_groups_
     assert any(0 < z < n for z, n in zeroed.values()), zeroed  # selective, not all or none
-    fc = model[-3]  # whole filters are exactly zero: weights and bias
-    dead = torch.cat([fc.weight, fc.bias[:, None]], 1).abs().sum(1) == 0
-    assert int(dead.sum()) == zeroed[str(len(model) - 3)][0]
+    for index in (0, len(model) - 3):  # whole filters are exactly zero: weights and bias
+        layer = model[index]
+        dead = torch.cat([layer.weight.flatten(1), layer.bias[:, None]], 1).abs().sum(1) == 0
+        assert int(dead.sum()) == zeroed[str(index)][0]
+    if with_bn:  # and the batch norm that follows (the penalised part there) ...
+        assert int(((model[1].weight == 0) & (model[1].bias == 0)).sum()) == zeroed["0"][0]
+        fresh = copy.deepcopy(model)  # ... whose statistics were re-estimated at the end
+        update_bn(DataLoader(TensorDataset(X[:512]), batch_size=64), fresh)
+        torch.testing.assert_close(fresh[1].running_var, model[1].running_var)
     model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a layer may lose every filter
@@ -233,6 +242,13 @@ def test_ssr_zeroes_whole_filters_and_removing_them_changes_nothing(with_bn, nor
     with torch.no_grad():
         torch.testing.assert_close(small(X[:64]), model(X[:64]), rtol=1e-5, atol=1e-5)
     assert report.params[1] < report.params[0]
+
+
+def test_ssr_warns_when_admm_makes_too_few_updates():
+    X, y = _digits()
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
+    with pytest.warns(RuntimeWarning, match="3 F/Y updates"):
+        SSR(update_every=10).regularize(model, X[:256], y[:256], epochs=4, batch_size=32)
 
 
 # --- facade, report, save/load, errors -----------------------------------------------------

@@ -46,32 +46,40 @@ def group_prox(u: torch.Tensor, threshold: float, norm: str = "l21") -> torch.Te
 
 
 class _Group:
-    """The parameters of one channel group as one (size, m) matrix: every producer's filter and
-    bias, and the affine parameters of the batch norms that follow."""
+    """The parameters of one channel group, one row per channel.
+
+    ``members``: every producer's filter and bias and the affine parameters of the batch norms
+    that follow (all zeroed when the group is removed). ``penalised``: what the regulariser
+    sees. [INTERP] When every producer is followed by an affine batch norm, only the norms'
+    affine parameters: a filter before a batch norm is scale-invariant, so a penalty on it
+    shrinks it without ever changing the function (and its channel never reaches zero) while
+    the batch norm's running statistics fall behind; a channel whose norm has weight and bias
+    zero outputs exactly zero. Otherwise (the paper's LeNet) the members.
+    """
 
     def __init__(self, model: nn.Module, group: ChannelGroup) -> None:
         self.name, self.size = group.name, group.size
-        self.tensors: list[torch.Tensor] = []
+        filters, norms = [], []
         for layer, role in group.users:
             module = model.get_submodule(layer)
             if role == "out":
-                self.tensors += [module.weight] + ([module.bias] if module.bias is not None
-                                                   else [])
+                filters += [module.weight] + ([module.bias] if module.bias is not None else [])
             elif role == "norm" and module.affine:
-                self.tensors += [module.weight, module.bias]
-        if any(t.shape[0] != self.size for t in self.tensors):
+                norms += [module.weight, module.bias]
+        self.members = filters + norms
+        if any(t.shape[0] != self.size for t in self.members):
             raise ValueError(f"SSR needs whole filters per channel in group {group.name!r}")
+        self.penalised = norms if len(norms) >= 2 * len(group.producers) else self.members
 
-    def matrix(self) -> torch.Tensor:
-        return torch.cat([t.reshape(self.size, -1) for t in self.tensors], dim=1)
+    def matrix(self, members: bool = False) -> torch.Tensor:
+        """(size, m): the penalised tensors (or all members) flattened per channel."""
+        tensors = self.members if members else self.penalised
+        return torch.cat([t.reshape(self.size, -1) for t in tensors], dim=1)
 
-    def assign(self, rows: torch.Tensor) -> None:
-        """Write a (size, m) matrix back into the tensors."""
-        start = 0
-        for t in self.tensors:
-            width = t[0].numel()
-            t.copy_(rows[:, start: start + width].reshape(t.shape))
-            start += width
+    def zero(self, channels: torch.Tensor) -> None:
+        """Set every member of ``channels`` (a boolean mask) to exactly zero."""
+        for t in self.members:
+            t[channels] = 0
 
 
 @PRUNERS.register(name="ssr", tags={"requires_data", "structured"}, test_params={"lam": 0.1},
@@ -80,14 +88,16 @@ class SSR(Pruner):
     """SSR: group-sparsity regularisation of whole filters with AULM, then real removal.
 
     The objective is ``loss(W) + sum_g lam_g R(W_g)`` with one group per output channel (its
-    filter, bias and batch-norm affine parameters; [INTERP]: the paper's LeNet has no batch
-    norm, and zeroing the affine parameters too makes a removed channel exactly zero) and
-    ``R`` the l2,1 norm (sum of group norms) or the l2,0 "norm" (number of non-zero groups).
-    AULM, a scaled ADMM, splits ``W = F``: every ``update_every`` steps
+    filter and bias as in the paper; [INTERP] the affine parameters of its batch norm instead
+    when one follows, as the paper's LeNet has none and a filter before a batch norm is
+    scale-invariant) and ``R`` the l2,1 norm (sum of group norms) or the l2,0 "norm" (number
+    of non-zero groups). AULM, a scaled ADMM, splits ``W = F``: every ``update_every`` steps
     ``F <- prox_{(lam/rho) R}(W + Y / rho)`` (:func:`group_prox`) and ``Y <- Y + rho (W - F)``,
     and in between SGD minimises ``loss(W) + (rho / 2) ||W - F + Y / rho||^2``. At the end the
-    groups whose ``F`` is zero are set to exactly zero (the authors' masks) and :meth:`prune`
-    removes every channel whose group is zero (with real surgery; the authors only masked).
+    groups whose ``F`` is zero are set to exactly zero, filter, bias and batch norm (the
+    authors' masks), batch-norm statistics are re-estimated on the training data, and
+    :meth:`prune` removes every channel whose group is zero (with real surgery; the authors
+    only masked).
 
     Use :meth:`regularize` on training data, then :meth:`prune` (and fine-tune). [INTERP]: all
     layers are regularised together; the authors' code trains one layer at a time.
@@ -99,7 +109,8 @@ class SSR(Pruner):
     default_lam : weight of the groups not named in a ``lam`` mapping.
     rho : ADMM penalty (1.0 as the authors).
     norm : ``"l21"`` or ``"l20"``.
-    update_every : SGD steps between F/Y updates (200 as the authors).
+    update_every : SGD steps between F/Y updates (200 as the authors, who made 40 updates per
+        layer; fewer than 10 during training gives a warning: ADMM has not converged).
     layers : which groups to regularise and prune (default ``"all"``: every prunable group,
         hidden linear layers included, as the authors prune fc1).
 
@@ -146,6 +157,9 @@ class SSR(Pruner):
         ``example_inputs`` default to the first two training inputs. Returns the
         :class:`~lightvision.training.History`; ``self.zero_groups_`` lists
         ``{group name: (zeroed, size)}``."""
+        from torch.optim.swa_utils import update_bn
+        from torch.utils.data import DataLoader, TensorDataset
+
         from ...training import fit
 
         example = example_inputs if example_inputs is not None else torch.as_tensor(X[:2])
@@ -181,22 +195,28 @@ class SSR(Pruner):
         settings = {"optimizer": "sgd", "lr": 0.01, "schedule": "constant", "epochs": 10,
                     "batch_size": 256, "weight_decay": 4e-5, "progress": False, **fit_kwargs}
         history = fit(model, X, y, task=task, **settings)
+        if state["step"] // self.update_every < 10:
+            warnings.warn(f"AULM made {state['step'] // self.update_every} F/Y updates during "
+                          f"{state['step']} training steps (update_every={self.update_every}); "
+                          "ADMM needs more to converge: train longer or lower update_every",
+                          RuntimeWarning, stacklevel=2)
         update()
         self.zero_groups_ = {}
         with torch.no_grad():
             for group, f in zip(params, state["F"], strict=True):
                 zero = f.norm(dim=1) == 0
-                w = group.matrix()
-                w[zero] = 0
-                group.assign(w)
+                group.zero(zero)
                 self.zero_groups_[group.name] = (int(zero.sum()), group.size)
+        # the statistics lag behind the shrinking parameters; re-estimate them
+        inputs = TensorDataset(torch.as_tensor(X))
+        update_bn(DataLoader(inputs, batch_size=settings["batch_size"]), model)
         return history
 
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:
         selections = {}
         for group in groups:
             with torch.no_grad():
-                norms = _Group(model, group).matrix().norm(dim=1)
+                norms = _Group(model, group).matrix(members=True).norm(dim=1)
             keep = torch.nonzero(norms > 0).flatten()
             if keep.numel() == 0:
                 warnings.warn(f"SSR zeroed every channel of {group.name!r}; keeping its "
