@@ -249,6 +249,8 @@ def test_ssr_warns_when_admm_makes_too_few_updates():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
     with pytest.warns(RuntimeWarning, match="3 F/Y updates"):
         SSR(update_every=10).regularize(model, X[:256], y[:256], epochs=4, batch_size=32)
+    with pytest.raises(KeyError, match=r"lam names \['conv1'\]"):
+        SSR(lam={"conv1": 0.1}).regularize(model, X[:256], y[:256], epochs=1)
 
 
 # --- facade, report, save/load, errors -----------------------------------------------------

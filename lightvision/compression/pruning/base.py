@@ -110,6 +110,17 @@ def _is_plain_conv(module: nn.Module) -> bool:
     return isinstance(module, _CONV) and module.groups == 1
 
 
+def per_group(values: Mapping[str, float], default: float, groups: list[ChannelGroup],
+              argument: str) -> list[float]:
+    """One value per group: ``values[name]`` for the first producer of the group named in
+    ``values``, else ``default``. Names that match no group raise a ``KeyError``."""
+    unknown = set(values) - {p for g in groups for p in g.producers}
+    if unknown:
+        raise KeyError(f"{argument} names {sorted(unknown)}, which are not pruned groups: "
+                       f"{[g.name for g in groups]}")
+    return [next((values[p] for p in g.producers if p in values), default) for g in groups]
+
+
 def filter_matrix(model: nn.Module, group: ChannelGroup) -> torch.Tensor:
     """The group's filters as rows, (size, fan_in): each producer's weight flattened per
     output channel, producers side by side."""

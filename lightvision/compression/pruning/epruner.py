@@ -11,7 +11,7 @@ from torch import nn
 
 from ..._checks import check_int, check_real
 from ...registry import PRUNERS
-from .base import Pruner, Selection, filter_matrix
+from .base import Pruner, Selection, filter_matrix, per_group
 from .surgery import ChannelGroup
 
 __all__ = ["EPruner", "exemplar_filters"]
@@ -144,14 +144,9 @@ class EPruner(Pruner):
         import sklearn.cluster  # noqa: F401  (imported here, not timed in the report)
 
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:
-        unknown = set(self.layer_beta) - {p for g in groups for p in g.producers}
-        if unknown:
-            raise KeyError(f"layer_beta names {sorted(unknown)}, which are not pruned groups: "
-                           f"{[g.name for g in groups]}")
+        betas = per_group(self.layer_beta, self.beta, groups, "layer_beta")
         selections = {}
-        for group in groups:
-            beta = next((self.layer_beta[p] for p in group.producers if p in self.layer_beta),
-                        self.beta)
+        for group, beta in zip(groups, betas, strict=True):
             keep = exemplar_filters(filter_matrix(model, group), beta, damping=self.damping,
                                     max_iter=self.max_iter,
                                     convergence_iter=self.convergence_iter,

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..._checks import check_int, check_real
 from ...registry import PRUNERS
-from .base import Pruner, Selection
+from .base import Pruner, Selection, per_group
 from .surgery import ChannelGroup, channel_groups
 
 __all__ = ["SSR", "group_prox"]
@@ -144,11 +144,6 @@ class SSR(Pruner):
         self.norm = norm
         self.update_every = check_int(update_every, "update_every")
 
-    def _lam(self, group: ChannelGroup) -> float:
-        if isinstance(self.lam, float):
-            return self.lam
-        return next((self.lam[p] for p in group.producers if p in self.lam), self.default_lam)
-
     def regularize(self, model: nn.Module, X: Any, y: Any, example_inputs: Any = None,
                    **fit_kwargs: Any) -> Any:
         """Train ``model`` in place with the AULM-regularised loss, then zero the groups whose
@@ -166,7 +161,9 @@ class SSR(Pruner):
         groups = self.target_groups(model, channel_groups(model, example))
         with torch.no_grad():
             params = [_Group(model, g) for g in groups]
-        thresholds = [self._lam(g) / self.rho for g in groups]
+        lams = (per_group(self.lam, self.default_lam, groups, "lam")
+                if isinstance(self.lam, dict) else [self.lam] * len(groups))
+        thresholds = [lam / self.rho for lam in lams]
         state = {"step": 0, "F": [None] * len(params), "Y": [None] * len(params)}
         loss_fn = fit_kwargs.pop("loss", None) or F.cross_entropy
 
