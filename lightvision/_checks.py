@@ -44,3 +44,47 @@ def check_model(model: Any, name: str = "model") -> Any:
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
     return model
+
+
+def check_random_state(value: object, name: str = "random_state", *,
+                       generator: bool = True) -> Any:
+    """``value`` unchanged if it is what scikit-learn accepts as a random state: None, an int
+    >= 0 (numpy ints too; below 2**64, what a torch generator takes; scikit-learn itself takes
+    ints below 2**32), a ``numpy.random.RandomState`` and, when ``generator``, a
+    ``numpy.random.Generator``. Nothing is drawn from it."""
+    import numpy as np
+
+    if value is None or isinstance(value, np.random.RandomState) or (
+            generator and isinstance(value, np.random.Generator)):
+        return value
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        if not 0 <= int(value) < 2**64:
+            raise ValueError(f"{name} must be an int in [0, 2**64), got {value}")
+        return value
+    kinds = "None, an int, a numpy RandomState" + (" or a numpy Generator" if generator else "")
+    raise TypeError(f"{name} must be {kinds}, got {type(value).__name__}")
+
+
+def torch_seed(random_state: object, name: str = "random_state") -> int | None:
+    """An int seed for a ``torch.Generator`` from what scikit-learn accepts as a random state.
+
+    ``None`` gives ``None`` (the caller decides: fresh entropy or torch's global generator); an
+    int >= 0 (numpy ints too) gives itself; a ``numpy.random.RandomState`` or
+    ``numpy.random.Generator`` gives an int drawn from it (advancing it, as scikit-learn does).
+    """
+    import numpy as np
+
+    check_random_state(random_state, name)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    return None if random_state is None else int(random_state)
+
+
+def resolve_seed(random_state: object, name: str = "random_state") -> int:
+    """:func:`torch_seed`, with ``None`` replaced by a fresh 32-bit seed from the OS."""
+    import secrets
+
+    seed = torch_seed(random_state, name)
+    return secrets.randbits(32) if seed is None else seed

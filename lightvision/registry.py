@@ -5,6 +5,11 @@ together with tags and two tiny configurations: ``test_params`` (for the common 
 ``tests/common``) and ``bench_params`` (for the asv suites), so adding a method is a one-file
 change that tests and benchmarks pick up at once.
 
+Names follow one rule: lower_snake_case (``small_cnn``, ``pcanet``, ``bof_pooling``, ``ssr``,
+``mmd_loss``), enforced at registration; a class registers under an explicit ``name``. A renamed
+component keeps its old name as a deprecated alias for one release (``deprecated_names``): the
+old name still works, with a ``DeprecationWarning``.
+
 This module imports nothing heavy: a registry imports the packages that fill it only when it
 is first queried.
 """
@@ -14,6 +19,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -30,7 +37,10 @@ __all__ = [
     "QUANTIZERS",
     "LOSSES",
     "REGISTRIES",
+    "COMPRESSION_REGISTRIES",
 ]
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class UnknownComponentError(KeyError, ValueError):
@@ -93,6 +103,7 @@ class Registry:
         self._modules = tuple(modules)
         self._loaded = not self._modules
         self._entries: dict[str, Entry] = {}
+        self._aliases: dict[str, str] = {}  # deprecated name -> name
 
     # -- registration ------------------------------------------------------------------
     def register(
@@ -103,25 +114,35 @@ class Registry:
         tags: Iterable[str] = (),
         test_params: Mapping[str, Any] | None = None,
         bench_params: Mapping[str, Any] | None = None,
+        deprecated_names: Iterable[str] = (),
         **meta: Any,
     ) -> Any:
         """Register ``obj`` (usable bare, ``@reg.register``, or with arguments).
 
-        Raises ``ValueError`` if the name is already taken: two components never share a name.
+        ``name`` defaults to ``obj.__name__`` and must be lower_snake_case. ``deprecated_names``
+        are former names that keep resolving to this entry, with a ``DeprecationWarning``.
+        Raises ``ValueError`` if a name is already taken: two components never share a name.
         """
 
         def add(target: Callable[..., Any]) -> Callable[..., Any]:
             key = name or target.__name__
             if not isinstance(key, str) or not key:
                 raise TypeError(f"name must be a non-empty str, got {key!r}")
-            if key in self._entries:
-                previous = self._entries[key].obj
-                raise ValueError(
-                    f"duplicate {self.kind} name {key!r}: already registered by "
-                    f"{previous.__module__}.{previous.__qualname__}"
-                )
+            if not _NAME.fullmatch(key):
+                raise ValueError(f"{self.kind} names are lower_snake_case, got {key!r}: pass "
+                                 "name='...' to register")
             if isinstance(tags, str):
                 raise TypeError(f"tags must be an iterable of str, got the str {tags!r}")
+            if isinstance(deprecated_names, str):
+                raise TypeError("deprecated_names must be an iterable of str, got the str "
+                                f"{deprecated_names!r}")
+            for taken in (key, *deprecated_names):
+                if taken in self._entries or taken in self._aliases:
+                    owner = self._entries.get(taken) or self._entries[self._aliases[taken]]
+                    raise ValueError(
+                        f"duplicate {self.kind} name {taken!r}: already registered by "
+                        f"{owner.obj.__module__}.{owner.obj.__qualname__}"
+                    )
             self._entries[key] = Entry(
                 name=key,
                 obj=target,
@@ -130,6 +151,7 @@ class Registry:
                 bench_params=MappingProxyType(dict(bench_params or {})),
                 meta=MappingProxyType(dict(meta)),
             )
+            self._aliases.update(dict.fromkeys(deprecated_names, key))
             return target
 
         return add if obj is None else add(obj)
@@ -143,9 +165,17 @@ class Registry:
 
     def get(self, name: str) -> Entry:
         """The entry registered as ``name``; unknown names raise with the closest matches."""
+        return self._lookup(name)
+
+    def _lookup(self, name: str) -> Entry:
+        """:meth:`get`, warning at the caller of the public method for a deprecated name."""
         self._load()
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
+        if name in self._aliases:
+            warnings.warn(f"{self.kind} name {name!r} is deprecated; use "
+                          f"{self._aliases[name]!r}", DeprecationWarning, stacklevel=3)
+            name = self._aliases[name]
         try:
             return self._entries[name]
         except KeyError:
@@ -158,7 +188,7 @@ class Registry:
 
     def create(self, name: str, **kwargs: Any) -> Any:
         """Build the component registered as ``name`` with ``kwargs``."""
-        return self.get(name).create(**kwargs)
+        return self._lookup(name).create(**kwargs)
 
     def list(self, pattern: str = "*", *, tags: Iterable[str] = ()) -> list[str]:
         """Sorted names matching the shell-style ``pattern`` that carry all ``tags``."""
@@ -199,8 +229,12 @@ BLOCKS = Registry("block", modules=("lightvision.nn",))
 FEATURES = Registry("feature", modules=("lightvision.features",))
 PRUNERS = Registry("pruner", modules=("lightvision.compression.pruning",))
 QUANTIZERS = Registry("quantizer", modules=())
-LOSSES = Registry("loss", modules=("lightvision.training.domain",))
+LOSSES = Registry("loss", modules=("lightvision.losses",))
 
 REGISTRIES: dict[str, Registry] = {
     r.kind: r for r in (MODELS, BLOCKS, FEATURES, PRUNERS, QUANTIZERS, LOSSES)
 }
+#: The registries of compression methods (one per family); every entry is a
+#: :class:`lightvision.compression.CompressionMethod` and goes through the common compression
+#: checks and the compression benchmarks. A new family adds its registry here once.
+COMPRESSION_REGISTRIES: tuple[Registry, ...] = (PRUNERS, QUANTIZERS)

@@ -266,9 +266,9 @@ def test_bad_inputs_raise():
 
 
 def test_registered():
-    entry = FEATURES.get("AttentionFusion")
+    entry = FEATURES.get("attention_fusion")
     assert "supervised" in entry.tags and entry.meta["input"] == "views"
-    assert "supervised" in FEATURES.get("AttnHybridNet").tags
+    assert "supervised" in FEATURES.get("attn_hybridnet").tags
 
 
 # -- AttnHybridNet -----------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_attn_hybridnet_bad_inputs_raise():
 def test_attn_hybridnet_on_a_real_hybridnet():
     from lightvision.features import HybridNet
 
-    entry = FEATURES.get("AttnHybridNet")
+    entry = FEATURES.get("attn_hybridnet")
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(30, *entry.meta["input_shape"]), dtype=np.uint8)
     y = np.arange(30) % 3

@@ -195,7 +195,7 @@ def test_state_dict_round_trip(kind):
 
 
 def test_registered_block():
-    entry = BLOCKS.get("BoFPooling")
+    entry = BLOCKS.get("bof_pooling")
     assert entry.obj is BoFPooling and "pooling" in entry.tags
     block = entry.create(**entry.test_params)
     assert block(torch.randn(2, *entry.meta["test_input_shape"])).shape == (2, 4)

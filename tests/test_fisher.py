@@ -394,7 +394,7 @@ def test_fisher_vector_errors_are_clear():
 
 
 def test_registry_entries():
-    for name in ("BinaryFisherVector", "GaussianFisherVector"):
+    for name in ("binary_fisher_vector", "gaussian_fisher_vector"):
         entry = FEATURES.get(name)
         assert "descriptor_sets" in entry.tags and entry.meta["input"] == "descriptor_sets"
         rng = np.random.default_rng(0)
@@ -407,7 +407,7 @@ def test_registry_entries():
             warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=20 on noise
             out = entry.create(**entry.test_params).fit_transform(sets)
         assert out.shape[0] == 3 and np.isfinite(out).all()
-    entry = FEATURES.get("BernoulliMixture")
+    entry = FEATURES.get("bernoulli_mixture")
     assert "density" in entry.tags and entry.meta["input"] == "binary"
     X = np.random.default_rng(0).random((50, entry.meta["n_features"])) < 0.5
     with warnings.catch_warnings():

@@ -28,28 +28,28 @@ from lightvision.registry import BLOCKS
     ],
 )
 def test_density_is_exact_and_values_ternary(shape, density):
-    w = sparse_ternary_weight(shape, density, seed=3)
+    w = sparse_ternary_weight(shape, density, random_state=3)
     assert w.shape == shape
     assert int(w.count_nonzero()) == round(density * w.numel())
     assert set(w.unique().tolist()) <= {-1.0, 0.0, 1.0}
     k = shape[-1]
-    conv = LocalBinaryConv2d(shape[1], shape[0], k, density=density, seed=3)
+    conv = LocalBinaryConv2d(shape[1], shape[0], k, density=density, random_state=3)
     torch.testing.assert_close(conv.weight, w, rtol=0, atol=0)
 
 
 def test_signs_are_balanced():
-    w = sparse_ternary_weight((64, 64, 3, 3), 0.5, seed=0)
+    w = sparse_ternary_weight((64, 64, 3, 3), 0.5, random_state=0)
     nonzero = w[w != 0]
     assert abs(float(nonzero.mean())) < 0.05  # Bernoulli(0.5) signs, 18432 draws
 
 
 def test_same_seed_same_weights_different_seed_different():
-    a = LocalBinaryConv2d(6, 8, seed=7)
-    b = LocalBinaryConv2d(6, 8, seed=7)
-    c = LocalBinaryConv2d(6, 8, seed=8)
+    a = LocalBinaryConv2d(6, 8, random_state=7)
+    b = LocalBinaryConv2d(6, 8, random_state=7)
+    c = LocalBinaryConv2d(6, 8, random_state=8)
     assert torch.equal(a.weight, b.weight)
     assert not torch.equal(a.weight, c.weight)
-    # seed=None: drawn from torch's global generator, reproducible under torch.manual_seed
+    # random_state=None: drawn from torch's global generator, reproducible under torch.manual_seed
     torch.manual_seed(0)
     d = LocalBinaryConv2d(6, 8)
     torch.manual_seed(0)
@@ -57,11 +57,11 @@ def test_same_seed_same_weights_different_seed_different():
     f = LocalBinaryConv2d(6, 8)
     assert torch.equal(d.weight, e.weight) and d.seed == e.seed
     assert not torch.equal(e.weight, f.weight)
-    assert torch.equal(LocalBinaryConv2d(6, 8, seed=d.seed).weight, d.weight)
+    assert torch.equal(LocalBinaryConv2d(6, 8, random_state=d.seed).weight, d.weight)
 
 
 def test_weight_is_a_buffer_and_matches_conv2d():
-    conv = LocalBinaryConv2d(3, 4, 5, stride=2, seed=1)
+    conv = LocalBinaryConv2d(3, 4, 5, stride=2, random_state=1)
     assert list(conv.parameters()) == []
     assert "weight" in dict(conv.named_buffers())
     assert "weight" in conv.state_dict()
@@ -72,7 +72,7 @@ def test_weight_is_a_buffer_and_matches_conv2d():
 
 def test_binary_weights_never_change_during_training():
     torch.manual_seed(0)
-    block = LocalBinaryResidualBlock(4, 8, stride=2, seed=0).train()
+    block = LocalBinaryResidualBlock(4, 8, stride=2, random_state=0).train()
     frozen = block.binary.weight.clone()
     trainable = {n: p.detach().clone() for n, p in block.named_parameters()}
     assert "binary.weight" not in trainable
@@ -91,7 +91,8 @@ def test_binary_weights_never_change_during_training():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_gradients_reach_every_parameter_and_input(stride):
     torch.manual_seed(0)
-    block = LocalBinaryResidualBlock(6, 8, width=3, num_maps=5, stride=stride, seed=2).train()
+    block = LocalBinaryResidualBlock(6, 8, width=3, num_maps=5, stride=stride,
+                                     random_state=2).train()
     x = torch.randn(3, 6, 9, 7, requires_grad=True)
     block(x).square().mean().backward()
     for name, p in block.named_parameters():
@@ -107,27 +108,27 @@ def test_output_shapes(size, stride, kernel_size):
     h, w = size
     expected = (2, -(-h // stride), -(-w // stride))
     x = torch.randn(2, 4, h, w)
-    conv = LocalBinaryConv2d(4, 6, kernel_size, stride=stride, seed=0)
+    conv = LocalBinaryConv2d(4, 6, kernel_size, stride=stride, random_state=0)
     assert conv(x).shape == (2, 6, *expected[1:])
     x = torch.randn(2, 8, h, w)
     for out_channels in (8, 16):  # identity shortcut (when stride 1) and projection
         block = LocalBinaryResidualBlock(
-            8, out_channels, kernel_size=kernel_size, stride=stride, seed=0
+            8, out_channels, kernel_size=kernel_size, stride=stride, random_state=0
         ).eval()
         with torch.no_grad():
             assert block(x).shape == (2, out_channels, *expected[1:])
 
 
 def test_shortcut_identity_or_projection():
-    assert isinstance(LocalBinaryResidualBlock(8, 8, seed=0).shortcut, torch.nn.Identity)
+    assert isinstance(LocalBinaryResidualBlock(8, 8, random_state=0).shortcut, torch.nn.Identity)
     for args, stride in (((4, 8), 1), ((8, 8), 2), ((8, 4), 1)):
-        proj = LocalBinaryResidualBlock(*args, width=2, stride=stride, seed=0).shortcut
+        proj = LocalBinaryResidualBlock(*args, width=2, stride=stride, random_state=0).shortcut
         assert isinstance(proj, torch.nn.Sequential)
         assert proj[0].kernel_size == (1, 1) and proj[0].stride == (stride, stride)
 
 
 def test_identity_block_is_residual():
-    block = LocalBinaryResidualBlock(8, 8, seed=0).eval()
+    block = LocalBinaryResidualBlock(8, 8, random_state=0).eval()
     torch.nn.init.zeros_(block.bn2.weight)  # residual branch off: output = relu(x)
     x = torch.randn(2, 8, 5, 5)
     with torch.no_grad():
@@ -136,12 +137,12 @@ def test_identity_block_is_residual():
 
 def test_count_ops_counts_ternary_not_macs():
     n, c_in, c_out, h, w = 2, 4, 6, 7, 9
-    conv = LocalBinaryConv2d(c_in, c_out, seed=0)
+    conv = LocalBinaryConv2d(c_in, c_out, random_state=0)
     ops = count_ops(conv, torch.randn(n, c_in, h, w))
     assert ops.macs == 0 and ops.binary_ops == 0
     assert ops.ternary_ops == n * h * w * c_out * c_in * 9
 
-    block = LocalBinaryResidualBlock(4, 8, stride=2, seed=0)  # w = m = 2, projection shortcut
+    block = LocalBinaryResidualBlock(4, 8, stride=2, random_state=0)  # w = m = 2, projection
     ops = count_ops(block, torch.randn(n, 4, h, w))
     pixels = n * 4 * 5  # ceil(7 / 2) x ceil(9 / 2) output pixels
     assert ops.ternary_ops == pixels * 2 * 2 * 9
@@ -150,12 +151,12 @@ def test_count_ops_counts_ternary_not_macs():
 
 
 def test_count_params_and_storage():
-    conv = LocalBinaryConv2d(4, 6, seed=0)
+    conv = LocalBinaryConv2d(4, 6, random_state=0)
     p = count_params(conv)
     assert (p.trainable, p.fixed) == (0, 6 * 4 * 9)
     assert model_size_bytes(conv) == 6 * 4 * 9 * 2 / 8  # 2 bits per ternary weight
 
-    block = LocalBinaryResidualBlock(4, 8, seed=0)
+    block = LocalBinaryResidualBlock(4, 8, random_state=0)
     w = m = 2
     by_hand = (4 * w + m * 8) + 2 * (w + 8) + (4 * 8 + 2 * 8)
     assert by_hand == 92
@@ -163,15 +164,15 @@ def test_count_params_and_storage():
     assert (p.trainable, p.fixed) == (by_hand, m * w * 9)
     assert sum(q.numel() for q in block.parameters() if q.requires_grad) == by_hand
 
-    wide = LocalBinaryResidualBlock(16, 16, num_maps=8, seed=0)  # w = 4, identity shortcut
+    wide = LocalBinaryResidualBlock(16, 16, num_maps=8, random_state=0)  # w = 4, identity shortcut
     assert count_params(wide).trainable == (16 * 4 + 8 * 16) + 2 * (4 + 16)
 
 
 def test_state_dict_round_trip():
     torch.manual_seed(0)
-    a = LocalBinaryResidualBlock(4, 8, stride=2, seed=1).train()
+    a = LocalBinaryResidualBlock(4, 8, stride=2, random_state=1).train()
     a(torch.randn(4, 4, 6, 6))  # move the batch-norm statistics
-    b = LocalBinaryResidualBlock(4, 8, stride=2, seed=2)
+    b = LocalBinaryResidualBlock(4, 8, stride=2, random_state=2)
     assert not torch.equal(a.binary.weight, b.binary.weight)
     b.load_state_dict(a.state_dict())
     assert torch.equal(a.binary.weight, b.binary.weight)
@@ -181,13 +182,15 @@ def test_state_dict_round_trip():
 
 
 def test_registered_blocks():
-    assert BLOCKS.get("LocalBinaryConv2d").obj is LocalBinaryConv2d
-    for block in (LocalBinaryResidualBlock, LocalBinaryBasicBlock):
-        entry = BLOCKS.get(block.__name__)
+    assert BLOCKS.get("local_binary_conv2d").obj is LocalBinaryConv2d
+    for name, block in (("local_binary_residual_block", LocalBinaryResidualBlock),
+                        ("local_binary_basic_block", LocalBinaryBasicBlock)):
+        entry = BLOCKS.get(name)
         assert entry.obj is block
         assert {"binary", "residual"} <= entry.tags
-    assert {"binary", "conv"} <= BLOCKS.get("LocalBinaryConv2d").tags
-    for name in ("LocalBinaryConv2d", "LocalBinaryResidualBlock", "LocalBinaryBasicBlock"):
+    assert {"binary", "conv"} <= BLOCKS.get("local_binary_conv2d").tags
+    for name in ("local_binary_conv2d", "local_binary_residual_block",
+                 "local_binary_basic_block"):
         e = BLOCKS.get(name)
         block = e.create(**e.bench_params).eval()
         with torch.no_grad():
@@ -204,7 +207,7 @@ def test_registered_blocks():
         (lambda: LocalBinaryConv2d(4, 4, density=1.5), ValueError, r"density must be in \(0, 1\]"),
         (lambda: LocalBinaryConv2d(4, 4, density=float("nan")), ValueError, "density"),
         (lambda: LocalBinaryConv2d(1, 1, 1, density=0.1), ValueError, "no non-zero"),
-        (lambda: LocalBinaryConv2d(4, 4, seed=-1), ValueError, "seed"),
+        (lambda: LocalBinaryConv2d(4, 4, random_state=-1), ValueError, "random_state"),
         (lambda: LocalBinaryConv2d(4, 4, stride=0), ValueError, "stride"),
         (lambda: LocalBinaryResidualBlock(4, 6), ValueError, "multiple of 4"),
         (lambda: LocalBinaryResidualBlock(-1, 8), ValueError, "in_channels"),
@@ -217,7 +220,8 @@ def test_registered_blocks():
         (lambda: LocalBinaryBasicBlock(4, 8, kernel_size=2), ValueError, "kernel_size"),
         (lambda: LocalBinaryBasicBlock(4, 8, density=0), ValueError, "density"),
         (lambda: LocalBinaryBasicBlock(4, 8, stride=1.5), TypeError, "stride"),
-        (lambda: LocalBinaryBasicBlock(4, 8, seed=-3), ValueError, "seed"),
+        (lambda: LocalBinaryBasicBlock(4, 8, random_state=-3), ValueError, "random_state"),
+        (lambda: LocalBinaryBasicBlock(4, 8, random_state="0"), TypeError, "random_state"),
     ],
 )
 def test_construction_errors(make, error, match):
@@ -227,8 +231,8 @@ def test_construction_errors(make, error, match):
 
 @pytest.mark.parametrize(
     "block",
-    [LocalBinaryConv2d(4, 6, seed=0), LocalBinaryResidualBlock(4, 8, seed=0),
-     LocalBinaryBasicBlock(4, 8, seed=0)],
+    [LocalBinaryConv2d(4, 6, random_state=0), LocalBinaryResidualBlock(4, 8, random_state=0),
+     LocalBinaryBasicBlock(4, 8, random_state=0)],
     ids=["conv", "bottleneck", "basic"],
 )
 def test_call_errors(block):
@@ -245,7 +249,7 @@ def test_call_errors(block):
 
 def test_basic_block_costs_by_hand():
     n, h, w = 2, 7, 9
-    block = LocalBinaryBasicBlock(4, 8, num_maps=6, stride=2, seed=0)
+    block = LocalBinaryBasicBlock(4, 8, num_maps=6, stride=2, random_state=0)
     m, out = 6, 8
     p = count_params(block)
     assert p.trainable == 2 * m * out + 4 * out + (4 * out + 2 * out)
@@ -262,7 +266,7 @@ def test_basic_block_cut_against_the_real_basic_block():
     """With m = out an identity basic block keeps 2 out^2 of its 18 out^2 conv weights."""
     from lightvision.models.resnet import _BasicBlock
 
-    plain, lbb = _BasicBlock(16, 16, 1, "projection"), LocalBinaryBasicBlock(16, 16, seed=0)
+    plain, lbb = _BasicBlock(16, 16, 1, "projection"), LocalBinaryBasicBlock(16, 16, random_state=0)
     x = torch.randn(1, 16, 8, 8)
     assert count_params(plain).trainable - count_params(lbb).trainable == 16 * 16 * 16
     assert 1 - count_ops(lbb, x).macs / count_ops(plain, x).macs == pytest.approx(8 / 9)
@@ -270,7 +274,7 @@ def test_basic_block_cut_against_the_real_basic_block():
 
 def test_basic_block_trains_only_its_real_layers():
     torch.manual_seed(0)
-    block = LocalBinaryBasicBlock(4, 8, stride=2, seed=0).train()
+    block = LocalBinaryBasicBlock(4, 8, stride=2, random_state=0).train()
     frozen = [block.binary1.weight.clone(), block.binary2.weight.clone()]
     assert not torch.equal(frozen[0][:, :4], frozen[1][:, :4])  # the two layers differ
     params = dict(block.named_parameters())
@@ -291,7 +295,7 @@ def test_basic_block_trains_only_its_real_layers():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_basic_block_shapes_and_gradients(size, stride):
     torch.manual_seed(0)
-    block = LocalBinaryBasicBlock(6, 8, num_maps=5, stride=stride, seed=1).train()
+    block = LocalBinaryBasicBlock(6, 8, num_maps=5, stride=stride, random_state=1).train()
     x = torch.randn(3, 6, *size, requires_grad=True)
     out = block(x)
     assert out.shape == (3, 8, -(-size[0] // stride), -(-size[1] // stride))
@@ -302,8 +306,8 @@ def test_basic_block_shapes_and_gradients(size, stride):
 
 
 def test_basic_block_seed():
-    a, b = LocalBinaryBasicBlock(4, 8, seed=5), LocalBinaryBasicBlock(4, 8, seed=5)
-    c = LocalBinaryBasicBlock(4, 8, seed=6)
+    a, b = LocalBinaryBasicBlock(4, 8, random_state=5), LocalBinaryBasicBlock(4, 8, random_state=5)
+    c = LocalBinaryBasicBlock(4, 8, random_state=6)
     assert torch.equal(a.binary2.weight, b.binary2.weight)
     assert not torch.equal(a.binary1.weight, c.binary1.weight)
-    assert isinstance(LocalBinaryBasicBlock(8, 8, seed=0).shortcut, torch.nn.Identity)
+    assert isinstance(LocalBinaryBasicBlock(8, 8, random_state=0).shortcut, torch.nn.Identity)

@@ -365,16 +365,16 @@ BAD_CALLS = {
     "model_type_params": (lambda: count_params(None), TypeError, "model"),
     "model_type_size": (lambda: model_size_bytes(3), TypeError, "model"),
     "model_type_profile": (lambda: profile(object(), X), TypeError, "model"),
-    "input_type": (lambda: count_ops(CONV, [1.0]), TypeError, "example_input"),
+    "input_type": (lambda: count_ops(CONV, [1.0]), TypeError, "example_inputs"),
     "input_zero_batch": (
         lambda: peak_activation_bytes(CONV, torch.zeros(0, 1, 4, 4)),
         ValueError,
-        "example_input",
+        "example_inputs",
     ),
     "input_nan": (
         lambda: profile(CONV, torch.full((1, 1, 4, 4), float("nan")), timing=False),
         ValueError,
-        "example_input",
+        "example_inputs",
     ),
     "activation_bits": (
         lambda: peak_activation_bytes(CONV, X, activation_bits=0),

@@ -296,7 +296,7 @@ def test_hybrid_views_are_the_two_separate_chains(digits):
 @pytest.mark.parametrize("cls", [PCANet, TFNet, HybridNet])
 def test_sparse_dense_batch_size_and_determinism(cls, digits):
     X = digits[0][:80]
-    params = dict(FEATURES.get(cls.__name__).test_params, n_patches=500)
+    params = dict(FEATURES.get(cls.__name__.lower()).test_params, n_patches=500)
     reference = cls(**params).fit(X)
     expected = reference.transform(X[:25])
     assert isinstance(expected, sp.csr_matrix) and expected.dtype == np.float32
@@ -312,7 +312,7 @@ def test_sparse_dense_batch_size_and_determinism(cls, digits):
 @pytest.mark.parametrize("cls", [PCANet, TFNet, HybridNet])
 def test_clone_and_pickle_round_trip(cls, digits):
     X = digits[0][:60]
-    net = cls(**FEATURES.get(cls.__name__).test_params).fit(X)
+    net = cls(**FEATURES.get(cls.__name__.lower()).test_params).fit(X)
     restored = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(_dense(restored.transform(X[:9])),
                                   _dense(net.transform(X[:9])))
@@ -331,9 +331,9 @@ def test_any_real_dtype_gives_the_same_features(digits):
 
 
 def test_registry_entries_run_quickly(digits):
-    assert {"PCANet", "TFNet", "HybridNet"} <= set(FEATURES.list())
+    assert {"pcanet", "tfnet", "hybridnet"} <= set(FEATURES.list())
     for entry in FEATURES.entries():
-        if entry.name in {"PCANet", "TFNet", "HybridNet"}:
+        if entry.name in {"pcanet", "tfnet", "hybridnet"}:
             assert {"images", "unsupervised"} <= entry.tags
             assert entry.meta["test_input_shape"] == (8, 8)
             features = entry.create(**entry.test_params).fit_transform(digits[0][:100])
@@ -406,7 +406,7 @@ def test_bad_hyperparameters_raise(params, error, match, digits):
 
 
 @pytest.mark.parametrize(("params", "match"), [
-    ({"rank": 1}, "rank"), ({"rank": 5}, "rank"), ({"n_iter_max": 0}, "n_iter_max"),
+    ({"rank": 1}, "rank"), ({"rank": 5}, "rank"), ({"max_iter": 0}, "max_iter"),
     ({"tol": -1.0}, "tol"), ({"n_stages": 0}, "n_stages"),
 ])
 def test_bad_tucker_hyperparameters_raise(params, match, digits):

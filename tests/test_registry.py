@@ -85,3 +85,21 @@ def test_public_model_helpers():
         lightvision.create_model("small_cnn", num_classes=0)
     with pytest.raises(ValueError, match="widths"):
         lightvision.create_model("small_cnn", widths=())
+
+
+def test_names_are_lower_snake_case_and_former_names_resolve_with_a_warning(reg):
+    class Widget:
+        pass
+
+    with pytest.raises(ValueError, match="lower_snake_case, got 'Widget'"):
+        reg.register(Widget)
+    reg.register(Widget, name="widget", deprecated_names=("Widget",))
+    with pytest.warns(DeprecationWarning, match="widget name 'Widget' is deprecated; use 'widget'"):
+        assert reg.get("Widget").obj is Widget
+    with pytest.warns(DeprecationWarning):
+        assert isinstance(reg.create("Widget"), Widget)
+    assert "Widget" not in reg.list() and "widget" in reg
+    with pytest.raises(ValueError, match="duplicate widget name 'Widget'"):
+        reg.register(lambda: 0, name="other", deprecated_names=("Widget",))
+    with pytest.raises(TypeError, match="deprecated_names"):
+        reg.register(lambda: 0, name="third", deprecated_names="w")

@@ -29,7 +29,7 @@ def make_action_pipeline(
     C: float = 1.0,
     max_descriptors: int = 100_000,
     descriptor_params: Mapping[str, Any] | None = None,
-    random_state: int | None = None,
+    random_state: Any = None,
 ) -> Pipeline:
     """A scikit-learn ``Pipeline`` classifying videos by their motion.
 
@@ -53,8 +53,9 @@ def make_action_pipeline(
         Descriptors sampled (seeded) from the training videos to fit the mixture.
     descriptor_params : dict or None
         Keyword arguments of the descriptor (region size, cells, flow method, ...).
-    random_state : int or None
-        Seeds the mixture's sampling and initialisation and the SVM.
+    random_state : int, RandomState instance or None
+        Seeds the mixture's sampling and initialisation and the SVM (as scikit-learn takes
+        it; one RandomState instance is shared, and advanced, by both steps).
 
     References
     ----------

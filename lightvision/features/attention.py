@@ -214,6 +214,7 @@ class _AttentionNet(nn.Module):
 
 
 @FEATURES.register(
+    name="attention_fusion", deprecated_names=("AttentionFusion",),
     tags={"supervised"},
     test_params={"n_components": 3, "hidden": 4, "epochs": 2, "random_state": 0},
     bench_params={},
@@ -449,6 +450,7 @@ class AttentionFusion(ClassifierMixin, TransformerMixin, BaseEstimator):
 
 
 @FEATURES.register(
+    name="attn_hybridnet", deprecated_names=("AttnHybridNet",),
     tags={"supervised"},
     test_params={"hybrid": {"patch_size": 3, "n_filters": (2, 2), "rank": 2, "block_size": 4},
                  "n_components": 4, "hidden": 4, "epochs": 2, "random_state": 0},

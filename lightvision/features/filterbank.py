@@ -226,7 +226,7 @@ def tucker_filter_bank(
     patches: np.ndarray,
     *,
     rank: int,
-    n_iter_max: int,
+    max_iter: int,
     tol: float,
     random_state: int,
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
@@ -248,7 +248,7 @@ def tucker_filter_bank(
     ----------
     patches : ndarray, shape (N, C, k, k)
     rank : Tucker rank of each patch mode.
-    n_iter_max, tol : HOOI stopping rule (at most ``n_iter_max`` iterations, stop when the
+    max_iter, tol : HOOI stopping rule (at most ``max_iter`` iterations, stop when the
         relative reconstruction error changes by less than ``tol``).
     random_state : seed passed to tensorly (used only if a factor needs completing).
 
@@ -272,7 +272,7 @@ def tucker_filter_bank(
     ranks = [min(rank, data.shape[m]) for m in modes]
     with tl.backend_context("numpy"):
         (_, factors), _ = partial_tucker(
-            data - mean_patch, rank=ranks, modes=modes, n_iter_max=n_iter_max, init="svd",
+            data - mean_patch, rank=ranks, modes=modes, n_iter_max=max_iter, init="svd",
             tol=tol, random_state=random_state,
         )
     factors = [_fix_signs(np.asarray(f, dtype=np.float64)) for f in factors]

@@ -88,6 +88,7 @@ def _to_posteriors(log_joint: np.ndarray) -> np.ndarray:
 
 
 @FEATURES.register(
+    name="bernoulli_mixture", deprecated_names=("BernoulliMixture",),
     tags={"density"},
     test_params={"n_components": 2, "max_iter": 20, "random_state": 0},
     bench_params={},
@@ -569,6 +570,7 @@ _FV_OUTPUT_DOC = """\
 
 
 @FEATURES.register(
+    name="binary_fisher_vector", deprecated_names=("BinaryFisherVector",),
     tags={"descriptor_sets"},
     test_params={"n_components": 2, "max_iter": 20, "random_state": 0},
     bench_params={},
@@ -639,7 +641,7 @@ class BinaryFisherVector(_FisherVector):
     >>> fv = BinaryFisherVector(n_components=2, random_state=0).fit(videos)
     >>> fv.n_bits_, fv.transform(videos).shape  # 2 x (1 + 32)
     (32, (3, 66))
-    >>> float(np.linalg.norm(fv.encode(videos[0])))
+    >>> round(float(np.linalg.norm(fv.encode(videos[0]))), 12)  # L2-normalised
     1.0
     """
 
@@ -719,6 +721,7 @@ class BinaryFisherVector(_FisherVector):
 
 
 @FEATURES.register(
+    name="gaussian_fisher_vector", deprecated_names=("GaussianFisherVector",),
     tags={"descriptor_sets"},
     test_params={"n_components": 2, "max_iter": 20, "random_state": 0},
     bench_params={},

@@ -480,7 +480,8 @@ def _magnitude(field: np.ndarray) -> np.ndarray:
     return cv2.magnitude(*cv2.split(field))[..., None]
 
 
-@FEATURES.register(tags={"video", "binary"}, test_params=_TEST_PARAMS, bench_params={},
+@FEATURES.register(name="binary_motion", deprecated_names=("BinaryMotionDescriptor",),
+                   tags={"video", "binary"}, test_params=_TEST_PARAMS, bench_params={},
                    **_META)
 class BinaryMotionDescriptor(_MotionDescriptor):
     __doc__ = f"""Compact binary motion descriptor of spatio-temporal regions (Leyva et al. 2019).
@@ -604,7 +605,8 @@ class BinaryMotionDescriptor(_MotionDescriptor):
         return np.packbits(bits.reshape(len(cells), -1), axis=1)
 
 
-@FEATURES.register(tags={"video"}, test_params=_TEST_PARAMS, bench_params={}, **_META)
+@FEATURES.register(name="hof", deprecated_names=("HOFDescriptor",), tags={"video"},
+                   test_params=_TEST_PARAMS, bench_params={}, **_META)
 class HOFDescriptor(_MotionDescriptor):
     __doc__ = f"""Histograms of optical flow (HOF; Laptev et al. 2008, as in Wang et al. 2013).
 
@@ -691,7 +693,8 @@ class HOFDescriptor(_MotionDescriptor):
         return _l2_normalise(cells.reshape(len(cells), -1)).astype(np.float32)
 
 
-@FEATURES.register(tags={"video"}, test_params=_TEST_PARAMS, bench_params={}, **_META)
+@FEATURES.register(name="mbh", deprecated_names=("MBHDescriptor",), tags={"video"},
+                   test_params=_TEST_PARAMS, bench_params={}, **_META)
 class MBHDescriptor(_MotionDescriptor):
     __doc__ = f"""Motion boundary histograms (MBH; Dalal et al. 2006, as in Wang et al. 2013).
 

@@ -8,6 +8,7 @@ responses and block-wise histograms, giving one (sparse) feature vector per imag
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -248,6 +249,7 @@ _OUTPUT_DOC = """\
 
 
 @FEATURES.register(
+    name="pcanet", deprecated_names=("PCANet",),
     tags=_TAGS,
     test_params={"patch_size": 3, "n_filters": (2, 2), "block_size": 4, "random_state": 0},
     bench_params={},
@@ -371,12 +373,18 @@ class _TensorMixin:
     """Tucker hyperparameter checks and filter learning shared by TFNet and HybridNet."""
 
     rank: int
-    n_iter_max: int
+    max_iter: int
+    n_iter_max: Any
     tol: float
 
     def _check_tucker(self) -> None:
         check_int(self.rank, "rank", minimum=2)
-        check_int(self.n_iter_max, "n_iter_max")
+        if self.n_iter_max != "deprecated":
+            warnings.warn(f"{type(self).__name__}(n_iter_max=) is deprecated; use max_iter=",
+                          DeprecationWarning, stacklevel=3)
+            self._max_iter = check_int(self.n_iter_max, "n_iter_max")
+        else:
+            self._max_iter = check_int(self.max_iter, "max_iter")
         check_real(self.tol, "tol", 0.0, strict=False)
 
     def _tensor_bits(self, stage: int, channels: int) -> int:
@@ -391,23 +399,26 @@ class _TensorMixin:
         if self.rank > k:
             raise ValueError(f"rank = {self.rank} exceeds the patch size {k}")
         return tucker_filter_bank(patches.double().numpy(), rank=self.rank,
-                                  n_iter_max=self.n_iter_max, tol=self.tol,
+                                  max_iter=self._max_iter, tol=self.tol,
                                   random_state=int(rng.integers(2 ** 31)))
 
 
 _TUCKER_DOC = """    rank : int, default=3
         Tucker rank of every patch mode (Verma: 3); grey maps give rank^2 - 1 filters, colour
         images rank^2 min(rank, C) at stage 1.
-    n_iter_max : int, default=10
+    max_iter : int, default=10
         Maximum HOOI iterations after the HOSVD initialisation (Verma: 10).
     tol : float, default=1e-6
         HOOI stops when the relative reconstruction error changes by less than ``tol``
         (Verma: 1e-6 on the change of fit = 1 - error). The Tucker decomposition needs the
         stage's training patches in memory: keep ``n_patches`` finite on large sets.
+    n_iter_max : int, deprecated
+        Former name of ``max_iter`` (it still works, with a ``DeprecationWarning``).
 """
 
 
 @FEATURES.register(
+    name="tfnet", deprecated_names=("TFNet",),
     tags=(*_TAGS, "tensor"),
     test_params={"patch_size": 3, "rank": 2, "block_size": 4, "random_state": 0},
     bench_params={},
@@ -482,7 +493,7 @@ class TFNet(_TensorMixin, _FilterNet):
         n_stages: int = 2,
         *,
         rank: int = 3,
-        n_iter_max: int = 10,
+        max_iter: int = 10,
         tol: float = 1e-6,
         block_size: int = 7,
         overlap: float = 0.5,
@@ -491,11 +502,12 @@ class TFNet(_TensorMixin, _FilterNet):
         sparse: bool = True,
         batch_size: int = 64,
         random_state: int | np.random.RandomState | None = None,
+        n_iter_max: Any = "deprecated",
     ) -> None:
         self.patch_size = patch_size
         self.n_stages = n_stages
         self.rank = rank
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.tol = tol
         self.block_size = block_size
         self.overlap = overlap
@@ -504,6 +516,7 @@ class TFNet(_TensorMixin, _FilterNet):
         self.sparse = sparse
         self.batch_size = batch_size
         self.random_state = random_state
+        self.n_iter_max = n_iter_max
 
     def fit(self, X: Any, y: Any = None) -> TFNet:
         """Learn the Tucker filters of every stage from images ``X``.
@@ -543,6 +556,7 @@ class TFNet(_TensorMixin, _FilterNet):
 
 
 @FEATURES.register(
+    name="hybridnet", deprecated_names=("HybridNet",),
     tags=(*_TAGS, "tensor"),
     test_params={"patch_size": 3, "n_filters": (2, 2), "rank": 2, "block_size": 4,
                  "random_state": 0},
@@ -610,7 +624,7 @@ class HybridNet(_TensorMixin, _FilterNet):
         n_filters: Sequence[int] = (8, 8),
         *,
         rank: int = 3,
-        n_iter_max: int = 10,
+        max_iter: int = 10,
         tol: float = 1e-6,
         block_size: int = 7,
         overlap: float = 0.5,
@@ -619,11 +633,12 @@ class HybridNet(_TensorMixin, _FilterNet):
         sparse: bool = True,
         batch_size: int = 64,
         random_state: int | np.random.RandomState | None = None,
+        n_iter_max: Any = "deprecated",
     ) -> None:
         self.patch_size = patch_size
         self.n_filters = n_filters
         self.rank = rank
-        self.n_iter_max = n_iter_max
+        self.max_iter = max_iter
         self.tol = tol
         self.block_size = block_size
         self.overlap = overlap
@@ -632,6 +647,7 @@ class HybridNet(_TensorMixin, _FilterNet):
         self.sparse = sparse
         self.batch_size = batch_size
         self.random_state = random_state
+        self.n_iter_max = n_iter_max
 
     def fit(self, X: Any, y: Any = None) -> HybridNet:
         """Learn the Tucker and PCA filter banks of every stage from images ``X``.

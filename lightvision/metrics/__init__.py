@@ -2,7 +2,7 @@
 
 Parameters and operations (:func:`count_params`, :func:`count_ops`, with binary and ternary
 operations counted apart from real MACs via :func:`register_cost`; FLOPs = 2 x MACs), storage
-(:func:`model_size_bytes`, in the bits actually stored), activation memory
+(:func:`model_size_bits`, :func:`model_size_bytes`: the bits actually stored), activation memory
 (:func:`peak_activation_bytes`), latency and throughput (:func:`measure_latency`,
 :func:`measure_throughput`), an energy **estimate** (:func:`estimate_energy`), sensor and link
 bandwidths (:mod:`lightvision.metrics.bandwidth`), and everything at once with :func:`profile`.
@@ -31,7 +31,12 @@ from .bandwidth import (
 from .costprofile import CostProfile, profile
 from .counting import CostSpec, OpCount, ParamCount, count_ops, count_params, register_cost
 from .energy import EnergyEstimate, EnergyTable, estimate_energy
-from .memory import activation_traffic_bytes, model_size_bytes, peak_activation_bytes
+from .memory import (
+    activation_traffic_bytes,
+    model_size_bits,
+    model_size_bytes,
+    peak_activation_bytes,
+)
 from .timing import Latency, measure_latency, measure_throughput
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "link_bandwidth",
     "measure_latency",
     "measure_throughput",
+    "model_size_bits",
     "model_size_bytes",
     "peak_activation_bytes",
     "profile",

@@ -15,28 +15,28 @@ __all__ = ["check_inputs", "check_model", "eval_mode", "first_sample", "plain_no
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
-def check_inputs(example_input: object, name: str = "example_input") -> tuple[torch.Tensor, ...]:
+def check_inputs(example_inputs: object, name: str = "example_inputs") -> tuple[torch.Tensor, ...]:
     """Normalise a tensor or a tuple of tensors to a non-empty tuple of batched, finite tensors.
 
     Raises
     ------
     TypeError
-        If ``example_input`` is neither a tensor nor a tuple of tensors.
+        If ``example_inputs`` is neither a tensor nor a tuple of tensors.
     ValueError
         If a tensor has no batch dimension, a zero batch dimension, or non-finite values.
     """
-    if isinstance(example_input, torch.Tensor):
-        tensors: tuple[torch.Tensor, ...] = (example_input,)
+    if isinstance(example_inputs, torch.Tensor):
+        tensors: tuple[torch.Tensor, ...] = (example_inputs,)
     elif (
-        isinstance(example_input, tuple)
-        and example_input
-        and all(isinstance(t, torch.Tensor) for t in example_input)
+        isinstance(example_inputs, tuple)
+        and example_inputs
+        and all(isinstance(t, torch.Tensor) for t in example_inputs)
     ):
-        tensors = example_input
+        tensors = example_inputs
     else:
         raise TypeError(
             f"{name} must be a torch.Tensor or a non-empty tuple of tensors, "
-            f"got {type(example_input).__name__}"
+            f"got {type(example_inputs).__name__}"
         )
     for t in tensors:
         if t.dim() == 0 or t.shape[0] == 0:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .._checks import check_int
+from .._deprecation import renamed_kwargs
 from ._validation import check_inputs, check_model
 from .counting import count_ops, count_params
 from .energy import EnergyTable, estimate_energy
@@ -108,9 +109,10 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+@renamed_kwargs(example_input="example_inputs")
 def profile(
     model: nn.Module,
-    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     timing: bool = True,
     repeats: int = 50,
@@ -119,7 +121,7 @@ def profile(
     activation_bits: int | None = None,
     energy_table: EnergyTable | None = None,
 ) -> CostProfile:
-    """Profile the embedded cost of ``model`` on ``example_input``.
+    """Profile the embedded cost of ``model`` on ``example_inputs``.
 
     The model is left unchanged: training flags are restored, no hook stays registered, and
     forward passes run without gradients.
@@ -127,7 +129,7 @@ def profile(
     Parameters
     ----------
     model : nn.Module
-    example_input : Tensor or tuple of Tensor
+    example_inputs : Tensor or tuple of Tensor
         Input of shape ``(N, ...)``; counts and memory are for the batch ``N``, latency for its
         first sample.
     timing : bool
@@ -147,25 +149,25 @@ def profile(
     CostProfile
     """
     check_model(model)
-    check_inputs(example_input)
+    check_inputs(example_inputs)
     if not isinstance(timing, bool):
         raise TypeError(f"timing must be a bool, got {type(timing).__name__}")
     check_int(repeats, "repeats")
     check_int(warmup, "warmup", 0)
     check_int(throughput_batch, "throughput_batch")
     params = count_params(model)
-    ops = count_ops(model, example_input)
+    ops = count_ops(model, example_inputs)
     model_bytes = model_size_bytes(model)
-    stats = _activation_stats(model, example_input, activation_bits)
+    stats = _activation_stats(model, example_inputs, activation_bits)
     peak_bytes = -(-stats.peak_bits // 8)
     traffic_bytes = -(-stats.total_bits // 8)
     energy = estimate_energy(ops, model_bytes, traffic_bytes, energy_table)
     latency = throughput = None
     if timing:
-        latency = measure_latency(model, example_input, repeats=repeats, warmup=warmup)
+        latency = measure_latency(model, example_inputs, repeats=repeats, warmup=warmup)
         throughput = measure_throughput(
             model,
-            example_input,
+            example_inputs,
             batch_size=throughput_batch,
             repeats=max(1, repeats // 5),
             warmup=min(warmup, 2),

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .._deprecation import renamed_kwargs
 from ._validation import check_inputs, check_model, eval_mode, plain_no_grad
 
 __all__ = ["CostSpec", "OpCount", "ParamCount", "count_ops", "count_params", "register_cost"]
@@ -279,14 +280,15 @@ def _is_inside(name: str, ancestor: str) -> bool:
     return name.startswith(ancestor + ".")
 
 
-def count_ops(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor, ...]) -> OpCount:
+@renamed_kwargs(example_input="example_inputs")
+def count_ops(model: nn.Module, example_inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> OpCount:
     """Count the operations of one forward pass (see the module conventions).
 
     Parameters
     ----------
     model : nn.Module
         Run once in eval mode under ``no_grad``; its training flags are restored.
-    example_input : Tensor or tuple of Tensor
+    example_inputs : Tensor or tuple of Tensor
         Input of shape ``(N, ...)``; counts are for the whole batch ``N``.
 
     Returns
@@ -294,7 +296,7 @@ def count_ops(model: nn.Module, example_input: torch.Tensor | tuple[torch.Tensor
     OpCount
     """
     check_model(model)
-    inputs = check_inputs(example_input)
+    inputs = check_inputs(example_inputs)
     counter = FlopCounterMode(display=False, custom_mapping=_OTHER_OPS)
     with eval_mode(model), plain_no_grad(), counter:
         model(*inputs)

@@ -35,10 +35,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .._checks import check_int
+from .._deprecation import renamed_kwargs
 from ._validation import check_inputs, check_model, eval_mode, plain_no_grad
 from .counting import cost_spec
 
-__all__ = ["activation_traffic_bytes", "model_size_bytes", "peak_activation_bytes"]
+__all__ = ["activation_traffic_bytes", "model_size_bits", "model_size_bytes",
+           "peak_activation_bytes"]
 
 _WITH_INDICES = {
     torch.ops.aten.max_pool2d_with_indices,
@@ -58,8 +60,14 @@ def model_size_bytes(model: nn.Module) -> int:
     Returns
     -------
     int
-        ``ceil(total_bits / 8)``.
+        ``ceil(model_size_bits(model) / 8)``.
     """
+    return math.ceil(model_size_bits(model) / 8)
+
+
+def model_size_bits(model: nn.Module) -> int:
+    """Bits of the actual storage of the model's parameters and buffers (see the module
+    conventions): ``numel x bits`` per tensor, tied tensors once."""
     check_model(model)
     total_bits = 0
     seen: set[Any] = set()
@@ -73,7 +81,7 @@ def model_size_bytes(model: nn.Module) -> int:
                 continue
             seen.add(key)
             total_bits += t.numel() * custom.get(name, t.element_size() * 8)
-    return math.ceil(total_bits / 8)
+    return total_bits
 
 
 @dataclass
@@ -136,10 +144,10 @@ class _ActivationTracker(TorchDispatchMode):
 
 
 def _activation_stats(
-    model: nn.Module, example_input: object, activation_bits: int | None
+    model: nn.Module, example_inputs: object, activation_bits: int | None
 ) -> _ActivationStats:
     check_model(model)
-    inputs = check_inputs(example_input)
+    inputs = check_inputs(example_inputs)
     if activation_bits is not None:
         check_int(activation_bits, "activation_bits")
     stats = _ActivationStats(activation_bits)
@@ -153,9 +161,10 @@ def _activation_stats(
     return stats
 
 
+@renamed_kwargs(example_input="example_inputs")
 def peak_activation_bytes(
     model: nn.Module,
-    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     activation_bits: int | None = None,
 ) -> int:
@@ -164,7 +173,7 @@ def peak_activation_bytes(
     Parameters
     ----------
     model : nn.Module
-    example_input : Tensor or tuple of Tensor
+    example_inputs : Tensor or tuple of Tensor
         Input of shape ``(N, ...)``; the estimate is for the whole batch ``N``.
     activation_bits : int, optional
         Bits per activation element (e.g. 8 for an int8 deployment); default the dtype width.
@@ -174,12 +183,13 @@ def peak_activation_bytes(
     int
         Peak bytes, ``ceil(peak_bits / 8)``, input included (see the module conventions).
     """
-    return math.ceil(_activation_stats(model, example_input, activation_bits).peak_bits / 8)
+    return math.ceil(_activation_stats(model, example_inputs, activation_bits).peak_bits / 8)
 
 
+@renamed_kwargs(example_input="example_inputs")
 def activation_traffic_bytes(
     model: nn.Module,
-    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     activation_bits: int | None = None,
 ) -> int:
@@ -191,7 +201,7 @@ def activation_traffic_bytes(
     Parameters
     ----------
     model : nn.Module
-    example_input : Tensor or tuple of Tensor
+    example_inputs : Tensor or tuple of Tensor
         Input of shape ``(N, ...)``.
     activation_bits : int, optional
         Bits per activation element; default the dtype width.
@@ -201,4 +211,4 @@ def activation_traffic_bytes(
     int
         ``ceil(total_bits / 8)``.
     """
-    return math.ceil(_activation_stats(model, example_input, activation_bits).total_bits / 8)
+    return math.ceil(_activation_stats(model, example_inputs, activation_bits).total_bits / 8)

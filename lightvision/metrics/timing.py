@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .._checks import check_int
+from .._deprecation import renamed_kwargs
 from ._validation import check_inputs, check_model, eval_mode, first_sample
 
 __all__ = ["Latency", "measure_latency", "measure_throughput"]
@@ -62,9 +63,10 @@ def _time_forward(
     return seconds
 
 
+@renamed_kwargs(example_input="example_inputs")
 def measure_latency(
     model: nn.Module,
-    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     repeats: int = 50,
     warmup: int = 5,
@@ -75,8 +77,8 @@ def measure_latency(
     ----------
     model : nn.Module
         Run in eval mode; its training flags are restored.
-    example_input : Tensor or tuple of Tensor
-        Shape ``(N, ...)``; only the first sample, ``example_input[:1]``, is used.
+    example_inputs : Tensor or tuple of Tensor
+        Shape ``(N, ...)``; only the first sample, ``example_inputs[:1]``, is used.
     repeats : int
         Timed forward passes, >= 1.
     warmup : int
@@ -87,7 +89,7 @@ def measure_latency(
     Latency
     """
     check_model(model)
-    inputs = first_sample(check_inputs(example_input))
+    inputs = first_sample(check_inputs(example_inputs))
     check_int(repeats, "repeats")
     check_int(warmup, "warmup", 0)
     ms = 1e3 * _time_forward(model, inputs, repeats, warmup)
@@ -99,9 +101,10 @@ def measure_latency(
     )
 
 
+@renamed_kwargs(example_input="example_inputs")
 def measure_throughput(
     model: nn.Module,
-    example_input: torch.Tensor | tuple[torch.Tensor, ...],
+    example_inputs: torch.Tensor | tuple[torch.Tensor, ...],
     *,
     batch_size: int = 32,
     repeats: int = 10,
@@ -113,7 +116,7 @@ def measure_throughput(
     ----------
     model : nn.Module
         Run in eval mode; its training flags are restored.
-    example_input : Tensor or tuple of Tensor
+    example_inputs : Tensor or tuple of Tensor
         Shape ``(N, ...)``; the first sample is repeated to ``(batch_size, ...)``.
     batch_size : int
         Samples per forward pass, >= 1.
@@ -129,7 +132,7 @@ def measure_throughput(
     """
     check_model(model)
     check_int(batch_size, "batch_size")
-    inputs = first_sample(check_inputs(example_input), batch_size)
+    inputs = first_sample(check_inputs(example_inputs), batch_size)
     check_int(repeats, "repeats")
     check_int(warmup, "warmup", 0)
     return float(batch_size / np.median(_time_forward(model, inputs, repeats, warmup)))

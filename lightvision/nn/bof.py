@@ -22,6 +22,7 @@ _WIDTH_FLOOR = 1e-8
 
 
 @BLOCKS.register(
+    name="bof_pooling", deprecated_names=("BoFPooling",),
     tags={"pooling"},
     test_params={"in_channels": 8, "n_codewords": 4},
     bench_params={"in_channels": 64, "n_codewords": 64, "spatial_level": 1},

@@ -37,6 +37,7 @@ def _kept(width: int, ratio: float) -> int:
 
 
 @BLOCKS.register(
+    name="ed_path", deprecated_names=("EDPath",),
     tags={"residual"},
     test_params={"channels": 16, "groups": 4},
     bench_params={"channels": 64, "groups": 16},
@@ -144,6 +145,7 @@ class _EDResidual(nn.Module):
 
 
 @BLOCKS.register(
+    name="ed_block", deprecated_names=("EDBlock",),
     tags={"residual"},
     test_params={"in_channels": 8, "out_channels": 16, "stride": 2, "groups": 4,
                  "width_ratio": 0.5},
@@ -223,6 +225,7 @@ class EDBlock(_EDResidual):
 
 
 @BLOCKS.register(
+    name="ed_bottleneck", deprecated_names=("EDBottleneck",),
     tags={"residual"},
     test_params={"in_channels": 8, "width": 4, "stride": 2, "groups": 4},
     bench_params={"in_channels": 64, "width": 16, "groups": 16},

@@ -31,6 +31,7 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
 
 
 @BLOCKS.register(
+    name="inner_imaging", deprecated_names=("InnerImaging",),
     tags={"attention"},
     test_params={"channels": 16, "group": 4, "view": "single"},
     bench_params={"channels": 64, "group": 16, "view": "single"},
@@ -198,6 +199,7 @@ def _conv_bn(c_in: int, c_out: int, kernel: int, stride: int) -> nn.Sequential:
 
 
 @BLOCKS.register(
+    name="inner_imaging_block", deprecated_names=("InnerImagingBlock",),
     tags={"attention", "residual"},
     test_params={"in_channels": 8, "out_channels": 16, "stride": 2, "group": 4},
     bench_params={"in_channels": 16, "out_channels": 64, "group": 16},

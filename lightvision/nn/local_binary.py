@@ -17,7 +17,7 @@ a buffer: :func:`lightvision.metrics.count_params` counts it as ``fixed``, optim
 it, and it is saved in the ``state_dict``.
 
 >>> import torch
->>> block = LocalBinaryResidualBlock(8, 16, seed=0)
+>>> block = LocalBinaryResidualBlock(8, 16, random_state=0)
 >>> block(torch.randn(2, 8, 10, 10)).shape
 torch.Size([2, 16, 10, 10])
 
@@ -32,11 +32,14 @@ References
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_real, torch_seed
+from .._deprecation import renamed_kwargs
 from ..metrics import register_cost
 from ..registry import BLOCKS
 from ._input import check_maps
@@ -49,12 +52,6 @@ __all__ = [
 ]
 
 _MAX_SEED = 2**63 - 1
-
-
-def _check_seed(seed: object) -> int | None:
-    if seed is None:
-        return None
-    return check_int(seed, "seed", minimum=0)
 
 
 def _check_kernel_size(kernel_size: object) -> int:
@@ -73,14 +70,17 @@ def _check_density(density: object) -> float:
     return density
 
 
+@renamed_kwargs(seed="random_state")
 def sparse_ternary_weight(
-    shape: tuple[int, ...], density: float, seed: int, dtype: torch.dtype = torch.float32
+    shape: tuple[int, ...], density: float, random_state: Any,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """A random tensor in {-1, 0, +1} with exactly ``round(density * numel)`` non-zeros.
 
     The non-zero positions are drawn uniformly *without* replacement (a random permutation) and
-    their signs from a fair Bernoulli(0.5), both from a ``torch.Generator`` seeded with ``seed``,
-    so the same ``(shape, density, seed)`` always gives the same tensor, on any machine. This
+    their signs from a fair Bernoulli(0.5), both from a ``torch.Generator`` seeded from
+    ``random_state``, so the same ``(shape, density, random_state)`` always gives the same
+    tensor, on any machine. This
     fixes two bugs of the original LBCNN code: sampling positions with replacement (density 0.9
     gave about 59 % non-zeros) and an ignored seed. ``round`` is Python's (half to even).
 
@@ -88,7 +88,8 @@ def sparse_ternary_weight(
     ----------
     shape : shape of the tensor.
     density : fraction of non-zero elements, in (0, 1].
-    seed : seed of the generator, an int >= 0.
+    random_state : seed of the generator: an int >= 0, or a numpy ``RandomState`` /
+        ``Generator`` an int seed is drawn from.
     dtype : floating dtype of the result.
 
     Returns
@@ -97,12 +98,15 @@ def sparse_ternary_weight(
 
     Examples
     --------
-    >>> w = sparse_ternary_weight((2, 3, 3, 3), density=0.5, seed=0)
+    >>> w = sparse_ternary_weight((2, 3, 3, 3), density=0.5, random_state=0)
     >>> int(w.count_nonzero()), sorted(w.unique().tolist())
     (27, [-1.0, 0.0, 1.0])
     """
     density = _check_density(density)
-    seed = check_int(seed, "seed", minimum=0)
+    seed = torch_seed(random_state)
+    if seed is None:
+        raise TypeError("random_state must be an int or a numpy RandomState / Generator: the "
+                        "weights must be reproducible")
     numel = 1
     for size in shape:
         numel *= check_int(size, "shape entries")
@@ -132,9 +136,10 @@ def _shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
 
 @register_cost(op_kind="ternary", storage_bits={"weight": 2})
 @BLOCKS.register(
+    name="local_binary_conv2d", deprecated_names=("LocalBinaryConv2d",),
     tags={"binary", "conv"},
-    test_params={"in_channels": 4, "out_channels": 6, "seed": 0},
-    bench_params={"in_channels": 16, "out_channels": 32, "seed": 0},
+    test_params={"in_channels": 4, "out_channels": 6, "random_state": 0},
+    bench_params={"in_channels": 16, "out_channels": 32, "random_state": 0},
     input_shape=(16, 32, 32),
     test_input_shape=(4, 7, 9),
 )
@@ -157,9 +162,10 @@ class LocalBinaryConv2d(nn.Module):
     density : fraction of non-zero weights, in (0, 1] (the LBCNN "sparsity level"). Default 0.5
         [INTERP]: the LBB paper's value was not found; 0.5 is the middle of the LBCNN levels
         0.1/0.5/0.9 (the LBCNN code defaults to 0.9).
-    seed : seed of the weights; the same seed gives the same weights. ``None`` (default) draws
-        the seed from torch's global generator, so that ``torch.manual_seed`` makes a whole
-        network reproducible while its layers get different weights. The seed used is kept in
+    random_state : seed of the weights (an int, or a numpy ``RandomState`` / ``Generator`` an
+        int is drawn from); the same seed gives the same weights. ``None`` (default) draws the
+        seed from torch's global generator, so that ``torch.manual_seed`` makes a whole network
+        reproducible while its layers get different weights. The integer seed used is kept in
         ``self.seed``.
 
     Shapes
@@ -170,7 +176,7 @@ class LocalBinaryConv2d(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> conv = LocalBinaryConv2d(3, 8, density=0.5, seed=1)
+    >>> conv = LocalBinaryConv2d(3, 8, density=0.5, random_state=1)
     >>> int(conv.weight.count_nonzero())  # round(0.5 * 8 * 3 * 3 * 3) = 108
     108
     >>> conv(torch.randn(2, 3, 7, 9)).shape
@@ -188,6 +194,7 @@ class LocalBinaryConv2d(nn.Module):
 
     weight: torch.Tensor
 
+    @renamed_kwargs(seed="random_state")
     def __init__(
         self,
         in_channels: int,
@@ -196,7 +203,7 @@ class LocalBinaryConv2d(nn.Module):
         *,
         stride: int = 1,
         density: float = 0.5,
-        seed: int | None = None,
+        random_state: Any = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels")
@@ -204,7 +211,7 @@ class LocalBinaryConv2d(nn.Module):
         self.kernel_size = _check_kernel_size(kernel_size)
         self.stride = check_int(stride, "stride")
         self.density = _check_density(density)
-        seed = _check_seed(seed)
+        seed = torch_seed(random_state)
         if seed is None:
             seed = int(torch.randint(0, _MAX_SEED, (), dtype=torch.int64))
         self.seed = seed
@@ -224,9 +231,10 @@ class LocalBinaryConv2d(nn.Module):
 
 
 @BLOCKS.register(
+    name="local_binary_residual_block", deprecated_names=("LocalBinaryResidualBlock",),
     tags={"binary", "residual"},
-    test_params={"in_channels": 4, "out_channels": 8, "seed": 0},
-    bench_params={"in_channels": 16, "out_channels": 64, "seed": 0},
+    test_params={"in_channels": 4, "out_channels": 8, "random_state": 0},
+    bench_params={"in_channels": 16, "out_channels": 64, "random_state": 0},
     input_shape=(16, 32, 32),
     test_input_shape=(4, 7, 9),
 )
@@ -265,8 +273,8 @@ class LocalBinaryResidualBlock(nn.Module):
     stride : stride of the block.
     density : fraction of non-zero binary weights, in (0, 1]; default 0.5 [INTERP] (see
         :class:`LocalBinaryConv2d`).
-    seed : seed of the binary weights (see :class:`LocalBinaryConv2d`); ``None`` draws it from
-        torch's global generator.
+    random_state : seed of the binary weights (see :class:`LocalBinaryConv2d`); ``None``
+        draws it from torch's global generator.
 
     Shapes
     ------
@@ -280,7 +288,7 @@ class LocalBinaryResidualBlock(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> block = LocalBinaryResidualBlock(4, 8, stride=2, seed=0)
+    >>> block = LocalBinaryResidualBlock(4, 8, stride=2, random_state=0)
     >>> block(torch.randn(2, 4, 7, 9)).shape
     torch.Size([2, 8, 4, 5])
     >>> sum(p.numel() for p in block.parameters())  # 24 conv + 20 BN + 48 shortcut
@@ -297,6 +305,7 @@ class LocalBinaryResidualBlock(nn.Module):
        IEEE CVPR 2016.
     """
 
+    @renamed_kwargs(seed="random_state")
     def __init__(
         self,
         in_channels: int,
@@ -307,7 +316,7 @@ class LocalBinaryResidualBlock(nn.Module):
         kernel_size: int = 3,
         stride: int = 1,
         density: float = 0.5,
-        seed: int | None = None,
+        random_state: Any = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels")
@@ -327,7 +336,7 @@ class LocalBinaryResidualBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(self.width)
         self.binary = LocalBinaryConv2d(
             self.width, self.num_maps, kernel_size, stride=self.stride, density=density,
-            seed=seed,
+            random_state=random_state,
         )
         self.conv2 = nn.Conv2d(self.num_maps, self.out_channels, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(self.out_channels)
@@ -348,9 +357,10 @@ class LocalBinaryResidualBlock(nn.Module):
 
 
 @BLOCKS.register(
+    name="local_binary_basic_block", deprecated_names=("LocalBinaryBasicBlock",),
     tags={"binary", "residual"},
-    test_params={"in_channels": 4, "out_channels": 6, "seed": 0},
-    bench_params={"in_channels": 16, "out_channels": 16, "seed": 0},
+    test_params={"in_channels": 4, "out_channels": 6, "random_state": 0},
+    bench_params={"in_channels": 16, "out_channels": 16, "random_state": 0},
     input_shape=(16, 32, 32),
     test_input_shape=(4, 7, 9),
 )
@@ -382,8 +392,9 @@ class LocalBinaryBasicBlock(nn.Module):
     kernel_size : odd side of the binary kernels (default 3).
     stride : stride of the block (applied by the first binary convolution).
     density : fraction of non-zero binary weights, in (0, 1]; default 0.5 [INTERP].
-    seed : seed of the binary weights: the two layers' seeds are drawn from a generator seeded
-        with it (so they differ); ``None`` draws them from torch's global generator.
+    random_state : seed of the binary weights: the two layers' seeds are drawn from a
+        generator seeded from it (so they differ); ``None`` draws them from torch's global
+        generator.
 
     Shapes
     ------
@@ -397,7 +408,7 @@ class LocalBinaryBasicBlock(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> block = LocalBinaryBasicBlock(4, 8, stride=2, seed=0)
+    >>> block = LocalBinaryBasicBlock(4, 8, stride=2, random_state=0)
     >>> block(torch.randn(2, 4, 7, 9)).shape
     torch.Size([2, 8, 4, 5])
     >>> sum(p.numel() for p in block.parameters())  # 128 conv + 32 BN + 48 shortcut
@@ -412,6 +423,7 @@ class LocalBinaryBasicBlock(nn.Module):
        Networks", IEEE CVPR 2017.
     """
 
+    @renamed_kwargs(seed="random_state")
     def __init__(
         self,
         in_channels: int,
@@ -421,7 +433,7 @@ class LocalBinaryBasicBlock(nn.Module):
         kernel_size: int = 3,
         stride: int = 1,
         density: float = 0.5,
-        seed: int | None = None,
+        random_state: Any = None,
     ) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels")
@@ -429,16 +441,17 @@ class LocalBinaryBasicBlock(nn.Module):
         self.num_maps = (self.out_channels if num_maps is None
                          else check_int(num_maps, "num_maps"))
         self.stride = check_int(stride, "stride")
-        seed = _check_seed(seed)
+        seed = torch_seed(random_state)
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         seeds = torch.randint(0, _MAX_SEED, (2,), dtype=torch.int64, generator=generator).tolist()
 
         m, out = self.num_maps, self.out_channels
         self.binary1 = LocalBinaryConv2d(self.in_channels, m, kernel_size, stride=self.stride,
-                                         density=density, seed=seeds[0])
+                                         density=density, random_state=seeds[0])
         self.conv1 = nn.Conv2d(m, out, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out)
-        self.binary2 = LocalBinaryConv2d(out, m, kernel_size, density=density, seed=seeds[1])
+        self.binary2 = LocalBinaryConv2d(out, m, kernel_size, density=density,
+                                         random_state=seeds[1])
         self.conv2 = nn.Conv2d(m, out, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out)
         self.shortcut = _shortcut(self.in_channels, out, self.stride)
