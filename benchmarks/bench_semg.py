@@ -19,7 +19,7 @@ PER_METHOD = {"fine_tune": {"fine_tune_lr": 3e-4, "target_epochs": 10},
 
 
 def _train_all(self):
-    from lightvision.training.semg import run_semg_method
+    from lightvision.adaptation.semg import run_semg_method
 
     results = {}
     for scenario, sources in SCENARIOS.items():

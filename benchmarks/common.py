@@ -97,7 +97,7 @@ def semg_windows(split: str):
     import numpy as np
     import torch
 
-    from lightvision.training.semg import semg_split
+    from lightvision.adaptation.semg import semg_split
 
     parts = [semg_split(semg_recordings(), s, window_ms=SEMG["window_ms"],
                         step_ms=SEMG["step_ms"], test_s=SEMG["test_s"])[split]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from lightvision.losses import coral_loss, mmd_loss
 from lightvision.registry import LOSSES
-from lightvision.training import coral_loss, mmd_loss
 
 
 def _randn(*shape: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
@@ -18,9 +18,9 @@ def _randn(*shape: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
 
 
 def test_registered():
-    assert LOSSES.get("mmd_loss").obj is mmd_loss
-    assert LOSSES.get("coral_loss").obj is coral_loss
-    assert "domain_adaptation" in LOSSES.get("mmd_loss").tags
+    assert LOSSES.get("mmd").obj is mmd_loss
+    assert LOSSES.get("coral").obj is coral_loss
+    assert {"domain_adaptation", "discrepancy"} <= LOSSES.get("mmd").tags
 
 
 # ---------------------------------------------------------------- MMD

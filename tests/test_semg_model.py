@@ -9,16 +9,12 @@ import torch
 from scipy.signal import get_window
 from sklearn.metrics import r2_score
 
+from lightvision.adaptation import DomainAdaptationTask, fit_domain_adaptation
+from lightvision.adaptation.semg import run_semg_method, semg_split
 from lightvision.datasets import make_semg
+from lightvision.losses import mmd_loss
 from lightvision.models import SEMGNet, kinematics_scores
 from lightvision.models.semg import ANGLE_SCALE, predict_angles
-from lightvision.training import (
-    DomainAdaptationTask,
-    fit_domain_adaptation,
-    mmd_loss,
-    run_semg_method,
-)
-from lightvision.training.semg import semg_split
 
 TINY = {"widths": (4, 8), "feature_dim": 8}
 
@@ -26,7 +22,7 @@ TINY = {"widths": (4, 8), "feature_dim": 8}
 @pytest.mark.parametrize("representation", ["spectrogram", "raw"])
 @pytest.mark.parametrize(("chans", "length"), [(8, 400), (4, 500), (2, 160), (12, 256)])
 def test_shapes(representation, chans, length):
-    model = SEMGNet(in_chans=chans, window=length, representation=representation).eval()
+    model = SEMGNet(in_channels=chans, window=length, representation=representation).eval()
     x = torch.randn(3, chans, length)
     assert model(x).shape == (3, 1)
     assert model.forward_features(x).shape == (3, 64)
@@ -53,7 +49,7 @@ def test_spectrogram_matches_numpy():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 200)).astype(np.float64)
     n_fft, hop = 32, 16
-    model = SEMGNet(in_chans=3, window=200, n_fft=n_fft, hop=hop, fs=1000.0, f_max=250.0,
+    model = SEMGNet(in_channels=3, window=200, n_fft=n_fft, hop=hop, fs=1000.0, f_max=250.0,
                     widths=(4, 8)).double()
     got = model.spectrogram(torch.from_numpy(x)).numpy()
     w = get_window("hann", n_fft)  # periodic Hann, as torch.hann_window
@@ -77,7 +73,7 @@ def test_min_window_and_input_errors():
     raw(torch.randn(1, 8, raw.min_window))
     with pytest.raises(ValueError, match="at least"):
         raw(torch.randn(1, 8, raw.min_window - 1))
-    with pytest.raises(ValueError, match="7 channels.*in_chans=8"):
+    with pytest.raises(ValueError, match="7 channels.*in_channels=8"):
         model(torch.randn(1, 7, 400))
     with pytest.raises(ValueError, match=r"\(N, C, L\)"):
         model(torch.randn(8, 400))
@@ -192,7 +188,7 @@ def test_task_errors():
     xt, yt = torch.randn(10, 8, 400), torch.randn(10)
     task = DomainAdaptationTask(xt, yt, random_state=0)
     with pytest.raises(ValueError, match=r"\(4, 6, 400\).*\(10, 8, 400\)"):
-        task(SEMGNet(in_chans=6, **TINY), torch.randn(4, 6, 400), torch.randn(4))
+        task(SEMGNet(in_channels=6, **TINY), torch.randn(4, 6, 400), torch.randn(4))
     with pytest.raises(ValueError, match=r"\(4, 8, 300\).*\(10, 8, 400\)"):
         DomainAdaptationTask(xt, yt)(_model(), torch.randn(4, 8, 300), torch.randn(4))
     with pytest.raises(ValueError, match="target targets"):

@@ -8,7 +8,7 @@ for single-source and multiple-source -> single-target scenarios. No numbers are
 
 Setup: :func:`lightvision.datasets.make_semg` with 5 subjects x 8 channels x 60 s at 2 kHz
 (``random_state`` = seed), 200 ms windows every 50 ms, angle / 60 as target;
-:func:`lightvision.training.semg.run_semg_method` with the spectrogram :class:`SEMGNet`
+:func:`lightvision.adaptation.semg.run_semg_method` with the spectrogram :class:`SEMGNet`
 (defaults), AdamW, batch 64, lr 2e-3, weight decay 1e-4, cosine schedule, 20 epochs over the
 source windows. Target subject 1; sources 0 (single) or 0, 2, 3 (multiple). Labelled target
 data: the first 10 s (197 windows); test: the last 15 s of the target and of every source
@@ -69,8 +69,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lightvision.adaptation.semg import run_semg_method
 from lightvision.datasets import make_semg
-from lightvision.training.semg import run_semg_method
 
 pytestmark = pytest.mark.repro
 

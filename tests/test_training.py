@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,54 @@ def test_evaluate_rejects_bad_input():
         evaluate(_model(), torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long))
     with pytest.raises(TypeError, match="model"):
         evaluate(None, torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+
+
+def test_fit_and_evaluate_take_loaders_and_iterables_of_batches():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = _digits(128)
+    batches = [(X[i:i + 32], y[i:i + 32]) for i in range(0, 128, 32)]
+    torch.manual_seed(0)  # no dropout: a DataLoader draws from torch's generator per epoch
+    by_list = lightvision.create_model("small_cnn", widths=(16, 32), dropout=0.0)
+    by_loader = copy.deepcopy(by_list)
+    fit(by_list, batches, epochs=2, lr=1e-2, progress=False)
+    fit(by_loader, DataLoader(TensorDataset(X, y), batch_size=32), epochs=2, lr=1e-2,
+        progress=False)
+    for (key, a), b in zip(by_list.state_dict().items(), by_loader.state_dict().values(),
+                           strict=True):
+        assert torch.equal(a, b), key
+    assert evaluate(by_list, batches) == pytest.approx(evaluate(by_list, X, y))
+    assert evaluate(by_list, (X, y)) == pytest.approx(evaluate(by_list, X, y))
+    history = fit(_model(), (X, y), epochs=1, progress=False, validation_data=batches)
+    assert "val_error" in history.epochs[0]
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        fit(_model(), iter(batches), epochs=2, progress=False)
+    with pytest.raises(TypeError, match="schedule='constant'"):
+        fit(_model(), iter(batches), epochs=1, progress=False)
+    fit(_model(), iter(batches), epochs=1, schedule="constant", progress=False)  # one pass
+    with pytest.raises(ValueError, match="no targets"):
+        fit(_model(), [X[:32]], epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"data y holds labels in \[12, 12\]"):
+        fit(_model(), [(X[:4], y[:4]), (X[:4], torch.full((4,), 12))], progress=False)
+    with pytest.raises(ValueError, match="data batch 0 must be a pair"):
+        fit(_model(), [(X[:4], y[:4], y[:4])], progress=False)
+
+
+def test_fit_trains_unlabelled_data_with_a_task_and_seeds_like_scikit_learn():
+    X, _ = _digits(64)
+
+    def reconstruct(model, xb, yb):
+        assert yb is None
+        out = model(xb)
+        return {"loss": out.square().mean(), "output": out}
+
+    fit(_model(), X, task=reconstruct, epochs=1, progress=False)
+    runs = [_model() for _ in range(2)]
+    for model in runs:
+        fit(model, *_digits(64), epochs=1, progress=False,
+            random_state=np.random.RandomState(3))
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].state_dict().values(),
+                                                 runs[1].state_dict().values(), strict=True))
+    fit(_model(), *_digits(64), epochs=1, progress=False, random_state=None)
+    fit(_model(), *_digits(64), epochs=1, progress=False,
+        random_state=np.random.default_rng(0))
