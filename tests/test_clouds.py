@@ -154,8 +154,8 @@ def test_replication_padding_sees_no_dark_border():
 
 
 def test_cloudnet_errors():
-    with pytest.raises(ValueError, match="in_chans"):
-        CloudNet(in_chans=1)
+    with pytest.raises(ValueError, match="in_channels"):
+        CloudNet(in_channels=1)
     with pytest.raises(ValueError, match="widths"):
         CloudNet(widths=())
     with pytest.raises(TypeError, match="shared_streams"):

@@ -42,7 +42,7 @@ def test_small_cnn_learns_fashion_mnist_subset():
 def test_vgg16_cost_matches_hand_formulas():
     from lightvision.models.vgg import VGG16_LAYERS
 
-    model = lightvision.create_model("vgg16", in_chans=3)
+    model = lightvision.create_model("vgg16", in_channels=3)
     widths = [w for w in VGG16_LAYERS if w != "M"]
     convs = list(zip([3, *widths[:-1]], widths, strict=True))
     params = sum(9 * a * b + 2 * b for a, b in convs) + 512 * 10 + 10

@@ -62,9 +62,9 @@ def test_clear_errors():
         _tiny("resnet20").initialize_bof(torch.randn(4, 1, 8, 8))
 
 
-def _resnet20_params_by_hand(in_chans, classes, projection):
+def _resnet20_params_by_hand(in_channels, classes, projection):
     """Sum over the layers of ResNet-20 (3x3 convs without bias, BN 2 per channel)."""
-    total = 9 * in_chans * 16 + 2 * 16  # stem
+    total = 9 * in_channels * 16 + 2 * 16  # stem
     c_in = 16
     for c in (16, 32, 64):
         for _ in range(3):
@@ -103,28 +103,28 @@ def test_macs_of_a_small_config_by_hand():
 
 def _costs(name, **kw):
     torch.manual_seed(0)
-    model = lightvision.create_model(name, num_classes=10, in_chans=3, **kw)
+    model = lightvision.create_model(name, num_classes=10, in_channels=3, **kw)
     return count_params(model), count_ops(model, torch.randn(1, 3, 32, 32))
 
 
-@pytest.mark.parametrize(("in_chans", "size"), [(3, 32), (1, 28)])
+@pytest.mark.parametrize(("in_channels", "size"), [(3, 32), (1, 28)])
 @pytest.mark.parametrize("width", [1.0, 0.5])
-def test_lbb_resnet_meets_the_paper_claim(in_chans, size, width):
+def test_lbb_resnet_meets_the_paper_claim(in_channels, size, width):
     """Liu et al.: LBB networks have >= 69.2 % fewer trainable parameters and >= 70.5 % fewer
     FLOPs than the original model. For ResNet-20 (basic blocks, every 3x3 convolution but the
     stem replaced; real stem, projections and head kept) we count, at 3x32x32 and width 1,
     -86.2 % trainable parameters and -86.7 % real MACs (the ternary convolutions do additions
     only, counted apart as ternary ops)."""
-    x = torch.randn(1, in_chans, size, size)
+    x = torch.randn(1, in_channels, size, size)
     costs = {}
     for name in ("resnet20", "resnet20_lbb"):
         torch.manual_seed(0)
-        model = lightvision.create_model(name, in_chans=in_chans, width=width)
+        model = lightvision.create_model(name, in_channels=in_channels, width=width)
         costs[name] = count_params(model), count_ops(model, x)
     (p_plain, o_plain), (p_lbb, o_lbb) = costs.values()
     param_cut = 1 - p_lbb.trainable / p_plain.trainable
     mac_cut = 1 - o_lbb.macs / o_plain.macs
-    print(f"\nLBB-ResNet-20 {in_chans}x{size}x{size} width {width}: "
+    print(f"\nLBB-ResNet-20 {in_channels}x{size}x{size} width {width}: "
           f"params -{param_cut:.1%}, real MACs -{mac_cut:.1%}")
     assert param_cut >= 0.692 and mac_cut >= 0.705
     assert o_lbb.ternary_ops > 0 and o_plain.ternary_ops == 0

@@ -3,7 +3,7 @@
 Every model is built by a builder function registered in :data:`lightvision.registry.MODELS`,
 and every classifier derives from :class:`Classifier`, so that training, distillation and
 compression code can treat all architectures alike (``forward_features``, ``forward_head``,
-``num_classes``, ``in_chans``).
+``num_classes``, ``in_channels``).
 
 - Cloud cover for downlink prioritisation (Park et al., seed #18): :class:`CloudNet` (multi-stream
   patch CNN, ``cloud_net``), :class:`CloudBaselineNet` (``cloud_baseline``),
@@ -92,6 +92,10 @@ def create_model(name: str, **kwargs: Any) -> Classifier:
     """Build the registered model ``name`` with keyword arguments ``kwargs``.
 
     Unknown names raise :class:`lightvision.registry.UnknownComponentError` (a ``KeyError``)
-    listing the closest registered names.
+    listing the closest registered names. The model records how it was built in
+    ``model.model_spec`` (``{"name", "kwargs"}``), which saved compressed models are rebuilt
+    from.
     """
-    return MODELS.create(name, **kwargs)
+    model = MODELS.create(name, **kwargs)
+    model.model_spec = {"name": name, "kwargs": dict(kwargs)}
+    return model

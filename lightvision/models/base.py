@@ -3,38 +3,70 @@
 from __future__ import annotations
 
 import abc
+import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from ..nn import capture_outputs
+
 __all__ = ["Classifier"]
+
+
+def _stage_ends(layers: nn.Sequential, prefix: str) -> tuple[str, ...]:
+    """Names of the activations of ``layers`` that end a stage: each one followed by a
+    pooling, or by nothing (the last)."""
+    ends = []
+    for i, module in enumerate(layers):
+        following = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(module, nn.ReLU) and (following is None or isinstance(
+                following, nn.MaxPool1d | nn.MaxPool2d)):
+            ends.append(f"{prefix}.{i}")
+    return tuple(ends)
 
 
 class Classifier(nn.Module, abc.ABC):
     """Base class: ``forward(x) = forward_head(forward_features(x))``.
 
     Subclasses implement :meth:`forward_features` (images -> pooled feature vectors of size
-    ``num_features``) and set ``self.head``; distillation and compression code rely on this
-    split.
+    ``num_features``), set ``self.head`` and name their stages in ``self.feature_stages``;
+    distillation and compression code rely on this split.
+
+    Attributes
+    ----------
+    feature_stages : names of the submodules whose outputs are the feature maps of the
+        network's stages, from the input to the output (read them with
+        :meth:`forward_intermediates`).
+    model_spec : ``{"name", "kwargs"}`` of a model built by :func:`lightvision.create_model`
+        (what :func:`lightvision.compression.load_compressed` rebuilds it from).
 
     Parameters
     ----------
     num_classes : number of output logits (>= 1).
-    in_chans : number of input channels C of images shaped (N, C, H, W).
+    in_channels : number of input channels C of images shaped (N, C, H, W).
     min_size : smallest spatial size (H and W) the architecture accepts.
     """
 
     num_features: int
     head: nn.Module
+    feature_stages: tuple[str, ...]
 
-    def __init__(self, num_classes: int, in_chans: int, *, min_size: int = 1) -> None:
+    def __init__(self, num_classes: int, in_channels: int, *, min_size: int = 1) -> None:
         super().__init__()
-        for arg, value in (("num_classes", num_classes), ("in_chans", in_chans)):
+        for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{arg} must be a positive int, got {value!r}")
         self.num_classes = num_classes
-        self.in_chans = in_chans
+        self.in_channels = in_channels
         self.min_size = min_size
+
+    @property
+    def in_chans(self) -> int:
+        """Deprecated: ``in_channels``."""
+        warnings.warn("Classifier.in_chans is deprecated; use in_channels", DeprecationWarning,
+                      stacklevel=2)
+        return self.in_channels
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error for input that the network cannot take.
@@ -45,9 +77,9 @@ class Classifier(nn.Module, abc.ABC):
             return
         if x.ndim != 4:
             raise ValueError(f"x must have shape (N, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_chans:
+        if x.shape[1] != self.in_channels:
             raise ValueError(
-                f"x has {x.shape[1]} channels but the model expects in_chans={self.in_chans}"
+                f"x has {x.shape[1]} channels but the model expects in_channels={self.in_channels}"
             )
         if min(x.shape[-2:]) < self.min_size:
             raise ValueError(
@@ -69,3 +101,29 @@ class Classifier(nn.Module, abc.ABC):
         """Images (N, C, H, W), float -> logits (N, num_classes)."""
         self.check_input(x)
         return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(
+        self, x: torch.Tensor, stages: Sequence[str] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits and the feature maps of named stages, from one forward pass.
+
+        Parameters
+        ----------
+        x : the input of :meth:`forward`.
+        stages : submodule names (default ``feature_stages``: every stage, e.g. the stem and
+            the three stages of a ResNet); any submodule of the model may be named.
+
+        Returns
+        -------
+        ``(logits, {name: output of that submodule})``, in the order of ``stages``; the maps
+        keep their autograd history, so losses on them train the network.
+
+        >>> import torch, lightvision
+        >>> net = lightvision.create_model("small_cnn")
+        >>> logits, maps = net.forward_intermediates(torch.randn(2, 1, 28, 28))
+        >>> list(maps), [tuple(m.shape[1:]) for m in maps.values()]
+        (['features.0', 'features.2', 'features.4'], [(32, 28, 28), (64, 14, 14), (128, 7, 7)])
+        """
+        with capture_outputs(self, self.feature_stages if stages is None else stages) as maps:
+            logits = self(x)
+        return logits, maps

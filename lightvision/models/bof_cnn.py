@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_real
+from .._deprecation import renamed_kwargs
 from ..nn import BoFPooling
 from ..registry import MODELS
-from .base import Classifier
+from .base import Classifier, _stage_ends
 from .resnet import _initialize_bof
 
 __all__ = ["PoolingHeadCNN", "bof_cnn", "gmp_cnn", "head_param_counts", "spp_cnn"]
@@ -45,7 +46,7 @@ def _check_levels(levels: Sequence[int]) -> tuple[int, ...]:
 def head_param_counts(
     head: str,
     *,
-    in_chans: int = 1,
+    in_channels: int = 1,
     widths: tuple[int, int] = (32, 32),
     n_codewords: int = 64,
     bof_spatial_level: int = 1,
@@ -68,7 +69,7 @@ def head_param_counts(
     57322
     """
     c1, c2 = widths
-    features = in_chans * 9 * c1 + 2 * c1 + c1 * 9 * c2 + 2 * c2
+    features = in_channels * 9 * c1 + 2 * c1 + c1 * 9 * c2 + 2 * c2
     if head == "bof":
         pooled = n_codewords * (5 if bof_spatial_level == 1 else 1)
         pooling = n_codewords * (c2 + 1) + 2 * pooled
@@ -139,7 +140,7 @@ class PoolingHeadCNN(Classifier):
 
     Parameters
     ----------
-    num_classes, in_chans : number of classes; input channels.
+    num_classes, in_channels : number of classes; input channels.
     head : ``"bof"``, ``"gmp"`` or ``"spp"``.
     widths : (c1, c2), the conv widths of the BoF reference network.
     n_codewords, bof_spatial_level : BoF settings (also define the parameter target).
@@ -164,10 +165,11 @@ class PoolingHeadCNN(Classifier):
     torch.Size([2, 10])
     """
 
+    @renamed_kwargs(in_chans="in_channels")
     def __init__(
         self,
         num_classes: int = 10,
-        in_chans: int = 1,
+        in_channels: int = 1,
         *,
         head: str = "bof",
         widths: Sequence[int] = (32, 32),
@@ -191,9 +193,9 @@ class PoolingHeadCNN(Classifier):
         hidden = check_int(hidden, "hidden", 0)
         if not 0.0 <= check_real(dropout, "dropout", strict=False) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        super().__init__(num_classes, in_chans, min_size=4 if bof_spatial_level else 2)
+        super().__init__(num_classes, in_channels, min_size=4 if bof_spatial_level else 2)
         self.head_kind = head
-        counts = {"in_chans": in_chans, "n_codewords": n_codewords, "hidden": hidden,
+        counts = {"in_channels": in_channels, "n_codewords": n_codewords, "hidden": hidden,
                   "bof_spatial_level": bof_spatial_level, "spp_levels": levels,
                   "num_classes": num_classes}
         self.target_params = head_param_counts("bof", widths=(c1, c2), **counts)["total"]
@@ -202,11 +204,12 @@ class PoolingHeadCNN(Classifier):
                 head_param_counts(head, widths=(c1, f), **counts)["total"] - self.target_params))
         self.last_width = c2
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1),
+            nn.Conv2d(in_channels, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1),
             nn.ReLU(inplace=True), nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2),
             nn.ReLU(inplace=True),
         )
+        self.feature_stages = _stage_ends(self.features, "features")
         if head == "bof":
             self.pool: nn.Module = BoFPooling(c2, n_codewords=n_codewords,
                                               spatial_level=bof_spatial_level)
@@ -270,18 +273,21 @@ def _register(tags: set[str]) -> Any:
 
 
 @_register({"bof"})
-def bof_cnn(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> PoolingHeadCNN:
+@renamed_kwargs(in_chans="in_channels")
+def bof_cnn(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> PoolingHeadCNN:
     """The BoF paper's small CNN with bag-of-features pooling (see :class:`PoolingHeadCNN`)."""
-    return PoolingHeadCNN(num_classes, in_chans, head="bof", **kwargs)
+    return PoolingHeadCNN(num_classes, in_channels, head="bof", **kwargs)
 
 
 @_register(set())
-def gmp_cnn(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> PoolingHeadCNN:
+@renamed_kwargs(in_chans="in_channels")
+def gmp_cnn(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> PoolingHeadCNN:
     """The same CNN with global max pooling, last conv widened to the BoF network's size."""
-    return PoolingHeadCNN(num_classes, in_chans, head="gmp", **kwargs)
+    return PoolingHeadCNN(num_classes, in_channels, head="gmp", **kwargs)
 
 
 @_register(set())
-def spp_cnn(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> PoolingHeadCNN:
+@renamed_kwargs(in_chans="in_channels")
+def spp_cnn(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> PoolingHeadCNN:
     """The same CNN with spatial pyramid pooling (levels 1, 2), matched to the BoF size."""
-    return PoolingHeadCNN(num_classes, in_chans, head="spp", **kwargs)
+    return PoolingHeadCNN(num_classes, in_channels, head="spp", **kwargs)

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from .._checks import check_bool, check_int, check_model
+from .._deprecation import renamed_kwargs
 from ..registry import MODELS
 from .base import Classifier
 from .small_cnn import _conv_bn_relu
@@ -108,7 +109,7 @@ class CloudNet(Classifier):
     Parameters
     ----------
     num_classes : output logits (1 for a cloud-fraction regressor).
-    in_chans : must be 3 (one stream per RGB channel).
+    in_channels : must be 3 (one stream per RGB channel).
     widths : output channels of each block of a stream.
     shared_streams : one set of stream weights for R, G and B.
     dropout : dropout probability before the head.
@@ -127,10 +128,11 @@ class CloudNet(Classifier):
     17929
     """
 
+    @renamed_kwargs(in_chans="in_channels")
     def __init__(
         self,
         num_classes: int = 1,
-        in_chans: int = 3,
+        in_channels: int = 3,
         *,
         widths: Sequence[int] = (8, 16, 32),
         shared_streams: bool = False,
@@ -138,12 +140,12 @@ class CloudNet(Classifier):
     ) -> None:
         widths = _check_widths(widths)
         check_bool(shared_streams, "shared_streams")
-        if in_chans != 3:
-            raise ValueError(f"CloudNet has one stream per RGB channel: in_chans must be 3, "
-                             f"got {in_chans!r}")
+        if in_channels != 3:
+            raise ValueError(f"CloudNet has one stream per RGB channel: in_channels must be 3, "
+                             f"got {in_channels!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        super().__init__(num_classes, in_chans, min_size=_cloud_min_size(len(widths)))
+        super().__init__(num_classes, in_channels, min_size=_cloud_min_size(len(widths)))
         self.shared_streams = bool(shared_streams)
         self.widths = widths
         g = 1 if shared_streams else 3
@@ -157,6 +159,8 @@ class CloudNet(Classifier):
                        nn.BatchNorm2d(width * g), nn.ReLU(inplace=True)]
             c_in = width
         self.streams = nn.Sequential(*layers)
+        self.feature_stages = tuple(f"streams.{i}" for i, m in enumerate(layers)
+                                    if isinstance(m, nn.ReLU))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = 3 * widths[-1]
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.num_features, num_classes))
@@ -182,7 +186,7 @@ class CloudBaselineNet(Classifier):
     Parameters
     ----------
     num_classes : output logits (1 for a cloud-fraction regressor).
-    in_chans : input channels.
+    in_channels : input channels.
     widths : output channels of each stage.
     convs_per_stage : 3x3 convs per stage.
     dropout : dropout probability before the head.
@@ -197,10 +201,11 @@ class CloudBaselineNet(Classifier):
     torch.Size([2, 1])
     """
 
+    @renamed_kwargs(in_chans="in_channels")
     def __init__(
         self,
         num_classes: int = 1,
-        in_chans: int = 3,
+        in_channels: int = 3,
         *,
         widths: Sequence[int] = (64, 128, 256, 512),
         convs_per_stage: int = 2,
@@ -210,9 +215,9 @@ class CloudBaselineNet(Classifier):
         check_int(convs_per_stage, "convs_per_stage")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        super().__init__(num_classes, in_chans, min_size=2 ** (len(widths) - 1))
+        super().__init__(num_classes, in_channels, min_size=2 ** (len(widths) - 1))
         layers: list[nn.Module] = []
-        c_in = in_chans
+        c_in = in_channels
         for i, width in enumerate(widths):
             if i:
                 layers.append(nn.MaxPool2d(2))
@@ -220,6 +225,9 @@ class CloudBaselineNet(Classifier):
                 layers.append(_conv_bn_relu(c_in, width))
                 c_in = width
         self.features = nn.Sequential(*layers)
+        self.feature_stages = tuple(  # the last conv-BN-ReLU of each stage
+            f"features.{i}" for i, m in enumerate(layers)
+            if i + 1 == len(layers) or isinstance(layers[i + 1], nn.MaxPool2d))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = c_in
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, num_classes))
@@ -236,9 +244,10 @@ class CloudBaselineNet(Classifier):
     dataset="clouds",
     train=_TRAIN,
 )
-def cloud_net(num_classes: int = 1, in_chans: int = 3, **kwargs) -> CloudNet:
+@renamed_kwargs(in_chans="in_channels")
+def cloud_net(num_classes: int = 1, in_channels: int = 3, **kwargs) -> CloudNet:
     """Park et al.'s multi-stream patch CNN for cloud cover (see :class:`CloudNet`)."""
-    return CloudNet(num_classes, in_chans, **kwargs)
+    return CloudNet(num_classes, in_channels, **kwargs)
 
 
 @MODELS.register(
@@ -249,9 +258,10 @@ def cloud_net(num_classes: int = 1, in_chans: int = 3, **kwargs) -> CloudNet:
     dataset="clouds",
     train=_TRAIN,
 )
-def cloud_baseline(num_classes: int = 1, in_chans: int = 3, **kwargs) -> CloudBaselineNet:
+@renamed_kwargs(in_chans="in_channels")
+def cloud_baseline(num_classes: int = 1, in_channels: int = 3, **kwargs) -> CloudBaselineNet:
     """The heavy VGG-style comparison network for cloud cover (see :class:`CloudBaselineNet`)."""
-    return CloudBaselineNet(num_classes, in_chans, **kwargs)
+    return CloudBaselineNet(num_classes, in_channels, **kwargs)
 
 
 def image_to_patches(images: np.ndarray | torch.Tensor, patch_size: int = 32) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_real
+from .._deprecation import renamed_kwargs
 from ..nn import (
     BoFPooling,
     EDBlock,
@@ -195,7 +196,7 @@ class CifarResNet(Classifier):
 
     Parameters
     ----------
-    num_classes, in_chans : number of classes; input channels (1: Fashion-MNIST, 3: CIFAR).
+    num_classes, in_channels : number of classes; input channels (1: Fashion-MNIST, 3: CIFAR).
     depth : 6n + 2 (basic) or 9n + 2 (bottleneck), n >= 1.
     width : multiplier of the stage widths (16, 32, 64), > 0.
     block : ``"basic"`` or ``"bottleneck"``.
@@ -211,7 +212,7 @@ class CifarResNet(Classifier):
 
     Shapes
     ------
-    (N, in_chans, H, W), H, W >= 1 -> (N, num_classes).
+    (N, in_channels, H, W), H, W >= 1 -> (N, num_classes).
 
     References
     ----------
@@ -237,10 +238,11 @@ class CifarResNet(Classifier):
     torch.Size([2, 10])
     """
 
+    @renamed_kwargs(in_chans="in_channels")
     def __init__(
         self,
         num_classes: int = 10,
-        in_chans: int = 1,
+        in_channels: int = 1,
         *,
         depth: int = 20,
         width: float = 1.0,
@@ -260,7 +262,7 @@ class CifarResNet(Classifier):
         lbb_density: float = 0.5,
         lbb_maps_ratio: float = 1.0,
     ) -> None:
-        super().__init__(num_classes, in_chans, min_size=1)
+        super().__init__(num_classes, in_channels, min_size=1)
         for name, value, allowed in (("block", block, _BLOCKS), ("variant", variant, _VARIANTS),
                                      ("head", head, _HEADS), ("shortcut", shortcut, _SHORTCUTS)):
             if value not in allowed:
@@ -286,7 +288,7 @@ class CifarResNet(Classifier):
         lbb_density = check_real(lbb_density, "lbb_density")
         lbb_maps_ratio = check_real(lbb_maps_ratio, "lbb_maps_ratio")
 
-        self.stem = nn.Sequential(_conv_bn(in_chans, widths[0], 3), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(_conv_bn(in_channels, widths[0], 3), nn.ReLU(inplace=True))
         stages: list[nn.Module] = []
         c_in = widths[0]
         for s, w in enumerate(widths):
@@ -327,6 +329,7 @@ class CifarResNet(Classifier):
                 c_in = c_out
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
+        self.feature_stages = ("stem", "stages.0", "stages.1", "stages.2")
         if head == "gap":
             self.pool: nn.Module = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
             self.num_features = c_in
@@ -392,49 +395,56 @@ def _register(test_params: dict[str, Any], tags: set[str]) -> Any:
 
 
 @_register(_BASIC_TEST, set())
-def resnet20(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet20(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-20 (He et al. 2016), basic blocks, global average pooling."""
     kwargs.setdefault("depth", 20)
-    return CifarResNet(num_classes, in_chans, **kwargs)
+    return CifarResNet(num_classes, in_channels, **kwargs)
 
 
 @_register({**_BASIC_TEST, "ini_reduction": 2}, {"attention"})
-def resnet20_ini(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet20_ini(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-20 with Inner-Imaging basic blocks (seed #8)."""
     kwargs.setdefault("depth", 20)
-    return CifarResNet(num_classes, in_chans, variant="ini", **kwargs)
+    return CifarResNet(num_classes, in_channels, variant="ini", **kwargs)
 
 
 @_register(_BASIC_TEST, set())
-def resnet20_ed(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet20_ed(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-20 with the encoder-decoder path in every block (seed #10)."""
     kwargs.setdefault("depth", 20)
-    return CifarResNet(num_classes, in_chans, variant="ed", **kwargs)
+    return CifarResNet(num_classes, in_channels, variant="ed", **kwargs)
 
 
 @_register(_BASIC_TEST, {"binary"})
-def resnet20_lbb(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet20_lbb(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-20 whose basic blocks are local binary basic blocks (seed #16)."""
     kwargs.setdefault("depth", 20)
-    return CifarResNet(num_classes, in_chans, variant="lbb", **kwargs)
+    return CifarResNet(num_classes, in_channels, variant="lbb", **kwargs)
 
 
 @_register(_BOTTLENECK_TEST, set())
-def resnet29_bottleneck(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet29_bottleneck(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-29 with bottlenecks (9n + 2, n = 3; outputs 64/128/256 at width 1)."""
     kwargs.setdefault("depth", 29)
-    return CifarResNet(num_classes, in_chans, block="bottleneck", **kwargs)
+    return CifarResNet(num_classes, in_channels, block="bottleneck", **kwargs)
 
 
 @_register(_BOTTLENECK_TEST, {"binary"})
-def resnet29_lbb(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet29_lbb(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-29 whose bottlenecks are local binary residual blocks (seed #16)."""
     kwargs.setdefault("depth", 29)
-    return CifarResNet(num_classes, in_chans, block="bottleneck", variant="lbb", **kwargs)
+    return CifarResNet(num_classes, in_channels, block="bottleneck", variant="lbb", **kwargs)
 
 
 @_register({**_BASIC_TEST, "n_codewords": 8}, {"pooling", "bof"})
-def resnet20_bof(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarResNet:
+@renamed_kwargs(in_chans="in_channels")
+def resnet20_bof(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarResNet:
     """ResNet-20 with bag-of-features pooling (64 codewords) instead of GAP (seed #24)."""
     kwargs.setdefault("depth", 20)
-    return CifarResNet(num_classes, in_chans, head="bof", **kwargs)
+    return CifarResNet(num_classes, in_channels, head="bof", **kwargs)

@@ -37,8 +37,9 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_model, check_real
+from .._deprecation import renamed_kwargs
 from ..registry import MODELS
-from .base import Classifier
+from .base import Classifier, _stage_ends
 
 __all__ = [
     "ANGLE_SCALE",
@@ -80,7 +81,7 @@ def _raw_length(length: int, n_blocks: int) -> int:
 class SEMGNet(Classifier):
     """[INTERP] CNN regressor of the wrist angle from a raw sEMG window (Bao et al., seed #13).
 
-    Input: raw windows (N, in_chans, L) in the recording's units (no per-window
+    Input: raw windows (N, in_channels, L) in the recording's units (no per-window
     standardisation: the EMG amplitude carries the muscle activation, i.e. the angle).
 
     ``representation="spectrogram"`` (default):
@@ -118,7 +119,7 @@ class SEMGNet(Classifier):
     Parameters
     ----------
     num_outputs : regressed values (1: the flexion-extension angle).
-    in_chans : EMG channels C.
+    in_channels : EMG channels C.
     window : the window length L the model is built for (it must be >= ``min_window``);
         other lengths >= ``min_window`` are accepted too (global pooling).
     representation : ``"spectrogram"`` or ``"raw"``.
@@ -141,10 +142,11 @@ class SEMGNet(Classifier):
     (160, 11)
     """
 
+    @renamed_kwargs(in_chans="in_channels")
     def __init__(
         self,
         num_outputs: int = 1,
-        in_chans: int = 8,
+        in_channels: int = 8,
         *,
         window: int = 400,
         representation: str = "spectrogram",
@@ -183,7 +185,7 @@ class SEMGNet(Classifier):
             min_window = 1
             while _raw_length(min_window, len(widths)) < 1:
                 min_window += 1
-        super().__init__(num_outputs, in_chans, min_size=min_window)
+        super().__init__(num_outputs, in_channels, min_size=min_window)
         if window < min_window:
             raise ValueError(f"window={window} samples is shorter than the {min_window} samples "
                              f"this {representation} network needs (min_window)")
@@ -203,7 +205,7 @@ class SEMGNet(Classifier):
             conv, bn, pool = nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d
             kernel, extra = _RAW_KERNEL, {"stride": 2, "padding": _RAW_KERNEL // 2}
         layers: list[nn.Module] = []
-        c_in = in_chans
+        c_in = in_channels
         for i, width in enumerate(widths):
             layers += [conv(c_in, width, kernel, bias=False, **extra), bn(width),
                        nn.ReLU(inplace=True)]
@@ -211,6 +213,7 @@ class SEMGNet(Classifier):
                 layers.append(pool(2))
             c_in = width
         self.features = nn.Sequential(*layers)
+        self.feature_stages = _stage_ends(self.features, "features")
         self.fc = nn.Sequential(nn.Linear(widths[-1], feature_dim), nn.ReLU(inplace=True))
         self.num_features = feature_dim
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_outputs))
@@ -225,9 +228,9 @@ class SEMGNet(Classifier):
         if x.ndim != 3:
             raise ValueError(f"x must have shape (N, C, L) (sEMG windows), got shape "
                              f"{tuple(x.shape)}")
-        if x.shape[1] != self.in_chans:
+        if x.shape[1] != self.in_channels:
             raise ValueError(f"x has {x.shape[1]} channels but the model expects "
-                             f"in_chans={self.in_chans}")
+                             f"in_channels={self.in_channels}")
         if x.shape[2] < self.min_window:
             raise ValueError(f"x windows have {x.shape[2]} samples; this {self.representation} "
                              f"network needs a window of at least {self.min_window} samples")
@@ -274,16 +277,18 @@ def _register(name: str) -> Any:
 
 
 @_register("semg_cnn")
-def semg_cnn(num_classes: int = 1, in_chans: int = 8, **kwargs) -> SEMGNet:
+@renamed_kwargs(in_chans="in_channels")
+def semg_cnn(num_classes: int = 1, in_channels: int = 8, **kwargs) -> SEMGNet:
     """Bao et al.'s sEMG CNN on log spectrograms (see :class:`SEMGNet`); ``num_classes`` is the
     number of regressed outputs."""
-    return SEMGNet(num_classes, in_chans, **kwargs)
+    return SEMGNet(num_classes, in_channels, **kwargs)
 
 
 @_register("semg_cnn_raw")
-def semg_cnn_raw(num_classes: int = 1, in_chans: int = 8, **kwargs) -> SEMGNet:
+@renamed_kwargs(in_chans="in_channels")
+def semg_cnn_raw(num_classes: int = 1, in_channels: int = 8, **kwargs) -> SEMGNet:
     """:class:`SEMGNet` with 1-D convolutions on the raw window (``representation="raw"``)."""
-    return SEMGNet(num_classes, in_chans, representation="raw", **kwargs)
+    return SEMGNet(num_classes, in_channels, representation="raw", **kwargs)
 
 
 @torch.no_grad()

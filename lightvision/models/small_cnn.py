@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._deprecation import renamed_kwargs
 from ..registry import MODELS
 from .base import Classifier
 
@@ -32,15 +33,16 @@ class SmallCNN(Classifier):
     Parameters
     ----------
     num_classes : number of classes.
-    in_chans : input channels (1 for grey images).
+    in_channels : input channels (1 for grey images).
     widths : output channels of each stage; a 2x2 max pooling follows every stage but the last.
     dropout : dropout probability before the classifier.
     """
 
+    @renamed_kwargs(in_chans="in_channels")
     def __init__(
         self,
         num_classes: int = 10,
-        in_chans: int = 1,
+        in_channels: int = 1,
         *,
         widths: Sequence[int] = (32, 64, 128),
         dropout: float = 0.2,
@@ -51,15 +53,16 @@ class SmallCNN(Classifier):
             raise ValueError(f"widths must be a non-empty sequence of positive ints, got {widths}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        super().__init__(num_classes, in_chans, min_size=2 ** (len(widths) - 1))
+        super().__init__(num_classes, in_channels, min_size=2 ** (len(widths) - 1))
         layers: list[nn.Module] = []
-        c_in = in_chans
+        c_in = in_channels
         for i, width in enumerate(widths):
             if i:
                 layers.append(nn.MaxPool2d(2))
             layers.append(_conv_bn_relu(c_in, width))
             c_in = width
         self.features = nn.Sequential(*layers)
+        self.feature_stages = tuple(f"features.{2 * i}" for i in range(len(widths)))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = c_in
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c_in, num_classes))
@@ -76,6 +79,7 @@ class SmallCNN(Classifier):
     dataset="fashion_mnist",
     train={"epochs": 15, "batch_size": 64, "lr": 1e-2, "weight_decay": 0.05},
 )
-def small_cnn(num_classes: int = 10, in_chans: int = 1, **kwargs) -> SmallCNN:
+@renamed_kwargs(in_chans="in_channels")
+def small_cnn(num_classes: int = 10, in_channels: int = 1, **kwargs) -> SmallCNN:
     """The reference small CNN (see :class:`SmallCNN`) for 28x28 grey images."""
-    return SmallCNN(num_classes, in_chans, **kwargs)
+    return SmallCNN(num_classes, in_channels, **kwargs)

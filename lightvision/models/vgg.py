@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from .._checks import check_real
+from .._deprecation import renamed_kwargs
 from ..registry import MODELS
-from .base import Classifier
+from .base import Classifier, _stage_ends
 
 __all__ = ["CifarVGG", "VGG16_LAYERS", "vgg16"]
 
@@ -32,7 +33,7 @@ class CifarVGG(Classifier):
 
     Parameters
     ----------
-    num_classes, in_chans : classes and input channels.
+    num_classes, in_channels : classes and input channels.
     layers : the widths and poolings (default :data:`VGG16_LAYERS`).
     width : multiplier of every width, > 0.
 
@@ -42,16 +43,17 @@ class CifarVGG(Classifier):
     Recognition", ICLR 2015.
     """
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, *,
+    @renamed_kwargs(in_chans="in_channels")
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, *,
                  layers: tuple[int | str, ...] = VGG16_LAYERS, width: float = 1.0) -> None:
         width = check_real(width, "width")
         if not any(isinstance(item, int) for item in layers) or any(
                 item != "M" and (isinstance(item, bool) or not isinstance(item, int) or item < 1)
                 for item in layers):
             raise ValueError(f"layers must be positive widths and 'M' poolings, got {layers!r}")
-        super().__init__(num_classes, in_chans, min_size=1)
+        super().__init__(num_classes, in_channels, min_size=1)
         modules: list[nn.Module] = []
-        c_in = in_chans
+        c_in = in_channels
         for item in layers:
             if item == "M":
                 modules.append(nn.MaxPool2d(2, ceil_mode=True))
@@ -61,6 +63,7 @@ class CifarVGG(Classifier):
                         nn.ReLU(inplace=True)]
             c_in = c_out
         self.features = nn.Sequential(*modules)
+        self.feature_stages = _stage_ends(self.features, "features")
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.num_features = c_in
         self.head = nn.Linear(c_in, num_classes)
@@ -80,6 +83,7 @@ class CifarVGG(Classifier):
     dataset="fashion_mnist",
     train={"epochs": 15, "batch_size": 64, "lr": 1e-2, "weight_decay": 0.05},
 )
-def vgg16(num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> CifarVGG:
+@renamed_kwargs(in_chans="in_channels")
+def vgg16(num_classes: int = 10, in_channels: int = 1, **kwargs: Any) -> CifarVGG:
     """CIFAR-style VGG-16 with batch norm (see :class:`CifarVGG`); ``width`` scales it."""
-    return CifarVGG(num_classes, in_chans, **kwargs)
+    return CifarVGG(num_classes, in_channels, **kwargs)

@@ -8,11 +8,14 @@
 - :class:`LocalBinaryConv2d`, :class:`LocalBinaryResidualBlock`, :class:`LocalBinaryBasicBlock`
   (Liu et al.; Juefei-Xu et al. 2017): fixed sparse ternary 3x3 convolutions combined by
   learnable 1x1 convolutions.
+- :func:`capture_outputs`: the outputs of named submodules of any model during a forward pass
+  (intermediate feature maps, for distillation and quantization).
 
 Importing ``lightvision.nn`` imports torch.
 """
 
 from .bof import BoFPooling
+from .capture import capture_outputs
 from .ed_path import EDBlock, EDBottleneck, EDPath
 from .inner_imaging import InnerImaging, InnerImagingBlock
 from .local_binary import LocalBinaryBasicBlock, LocalBinaryConv2d, LocalBinaryResidualBlock
@@ -27,4 +30,5 @@ __all__ = [
     "LocalBinaryBasicBlock",
     "LocalBinaryConv2d",
     "LocalBinaryResidualBlock",
+    "capture_outputs",
 ]

@@ -49,7 +49,7 @@ def test_metadata(entry):
         assert isinstance(shape, tuple) and len(shape) == 3, "register input_shape=(C, H, W)"
     model = _build(entry)
     assert isinstance(model, Classifier)
-    assert model.in_chans == shape[0]
+    assert model.in_channels == shape[0]
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
@@ -138,3 +138,30 @@ def test_profile_runs_and_leaves_model_untouched(entry):
 def test_bench_params_build(entry):
     model = lightvision.create_model(entry.name, **entry.bench_params)
     assert isinstance(model, Classifier)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_intermediate_feature_maps_of_the_named_stages(entry):
+    model = _build(entry).eval()
+    stages = model.feature_stages
+    assert isinstance(stages, tuple) and stages, "register the stages in feature_stages"
+    modules = dict(model.named_modules())
+    assert all(name in modules for name in stages), stages
+    x = _batch(entry)
+    logits, maps = model.forward_intermediates(x)
+    torch.testing.assert_close(logits, model(x), rtol=0, atol=0)
+    assert list(maps) == list(stages)
+    order = [name for name, _ in model.named_modules() if name in maps]
+    assert order == list(stages), "feature_stages must run from the input to the output"
+    for name, value in maps.items():
+        assert value.ndim >= 3 and torch.isfinite(value).all(), name
+    assert not any(m._forward_hooks for m in model.modules()), "hooks left behind"
+    one = model.forward_intermediates(x, stages=stages[-1:])[1]
+    assert list(one) == [stages[-1]] and torch.equal(one[stages[-1]], maps[stages[-1]])
+    model.train()
+    _, maps = model.forward_intermediates(_batch(entry, n=4))
+    maps[stages[0]].square().mean().backward()
+    first = next(p for p in model.parameters() if p.requires_grad)
+    assert first.grad is not None and first.grad.abs().sum() > 0, "no gradient from the maps"
+    with pytest.raises(KeyError, match="no submodules"):
+        model.forward_intermediates(x, stages=["no_such_stage"])
