@@ -15,22 +15,29 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("compression", "datasets", "metrics", "models", "registry", "training")
+_SUBMODULES = ("adaptation", "compression", "datasets", "features", "losses", "metrics",
+               "models", "nn", "registry", "training")
 _HELPERS = {  # public name -> module that defines it
     "list_models": "lightvision.models",
     "create_model": "lightvision.models",
     "profile": "lightvision.metrics",
+    "compress": "lightvision.compression.base",
     "prune": "lightvision.compression.pruning",
 }
 
 __all__ = [
     "__version__",
+    "adaptation",
+    "compress",
     "compression",
     "create_model",
     "datasets",
+    "features",
     "list_models",
+    "losses",
     "metrics",
     "models",
+    "nn",
     "profile",
     "prune",
     "registry",
@@ -38,7 +45,19 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import compression, datasets, metrics, models, registry, training
+    from . import (
+        adaptation,
+        compression,
+        datasets,
+        features,
+        losses,
+        metrics,
+        models,
+        nn,
+        registry,
+        training,
+    )
+    from .compression.base import compress
     from .compression.pruning import prune
     from .metrics import profile
     from .models import create_model, list_models

@@ -1,4 +1,7 @@
-"""The pruners (L1, EPruner, FilterSketch, SSR), their report, the facade and save/load."""
+"""The pruners (L1, EPruner, FilterSketch, SSR) against independent computations.
+
+The contract every registered pruner meets (input untouched, report, save/load, data) is
+checked in ``tests/common/test_compression.py``."""
 
 from __future__ import annotations
 
@@ -19,14 +22,12 @@ from lightvision.compression.pruning import (
     EPruner,
     FilterSketch,
     L1Pruner,
+    channel_groups,
     exemplar_filters,
     frequent_directions,
     group_prox,
-    load_pruned,
-    save_pruned,
 )
-from lightvision.metrics import count_ops, count_params
-from lightvision.registry import PRUNERS
+from lightvision.training import as_batches
 
 
 def _structured(n, d, rank, seed):
@@ -38,8 +39,8 @@ def _structured(n, d, rank, seed):
     return mix @ basis + 0.01 * torch.randn(n, d, generator=g)
 
 
-def _vgg_like(widths=(16, 16, 32, 32), in_chans=1, classes=10):
-    layers, c = [], in_chans
+def _vgg_like(widths=(16, 16, 32, 32), in_channels=1, classes=10):
+    layers, c = [], in_channels
     for i, w in enumerate(widths):
         layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
         if i % 2:
@@ -131,7 +132,7 @@ def test_epruner_keeps_the_exemplar_weights_and_resets_norms():
         model[0].weight.copy_(_structured(16, 9, rank=2, seed=3).reshape(16, 1, 3, 3))
     small, report = EPruner(beta=0.8, layers=["0"])(model, x)
     keep = exemplar_filters(model[0].weight.flatten(1), 0.8)
-    assert report.kept == {"0": (len(keep), 16)} and len(keep) < 16
+    assert report.details["kept"] == {"0": [len(keep), 16]} and len(keep) < 16
     assert torch.equal(small[0].weight, model[0].weight[keep])
     assert torch.equal(small[3].weight, model[3].weight[:, keep])
     assert torch.equal(small[1].running_var, torch.ones(len(keep)))  # re-initialised BN
@@ -168,7 +169,7 @@ def test_l1_keeps_the_largest_filters():
     keep0, keep3 = top(model[0], 4), top(model[3], 4)
     assert torch.equal(small[0].weight, model[0].weight[keep0])
     assert torch.equal(small[3].weight, model[3].weight[keep3][:, keep0])
-    assert report.kept["0"] == report.kept["3"] == (4, 16)
+    assert report.details["kept"]["0"] == report.details["kept"]["3"] == [4, 16]
 
 
 def test_filtersketch_filters_are_the_sketch_and_channels_are_sketched():
@@ -184,7 +185,7 @@ def test_filtersketch_filters_are_the_sketch_and_channels_are_sketched():
     torch.testing.assert_close(legacy[7].weight,
                                frequent_directions(w.reshape(16, -1), 8).reshape(32, 8, 3, 3))
     assert not torch.allclose(legacy[7].weight, small[7].weight)
-    assert report.kept == {"3": (8, 16)}
+    assert report.details["kept"] == {"3": [8, 16]}
 
 
 def test_filtersketch_sketches_the_linear_layer_after_a_flatten():
@@ -221,74 +222,53 @@ def test_ssr_zeroes_whole_filters_and_removing_them_changes_nothing(with_bn, nor
     bn = [nn.BatchNorm2d(12)] if with_bn else []
     model = nn.Sequential(nn.Conv2d(1, 12, 3, padding=1), *bn, nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(12 * 16, 32), nn.ReLU(), nn.Linear(32, 10))
-    ssr = SSR(lam=lam, norm=norm, update_every=5)
-    ssr.regularize(model, X[:512], y[:512], epochs=10, batch_size=64, lr=0.05)
-    zeroed = ssr.zero_groups_
+    ssr = SSR(lam=lam, norm=norm, update_every=5,
+              train={"epochs": 10, "batch_size": 64, "lr": 0.05})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a layer may lose every filter
+        small, report = ssr(model, X[:4], data=(X[:512], y[:512]))
+    zeroed = report.details["zeroed"]
     assert any(0 < z < n for z, n in zeroed.values()), zeroed  # selective, not all or none
+    assert report.details["kept"] == {k: [max(n - z, 1), n] for k, (z, n) in zeroed.items()}
+    assert report.params[1] < report.params[0]
+    # the same AULM phase (deterministic under random_state) on a copy, before the removal
+    regularized = copy.deepcopy(model)
+    groups = ssr.target_groups(regularized, channel_groups(regularized, X[:4]))
+    ssr._aulm(regularized, groups, as_batches((X[:512], y[:512]), labelled=True))
     for index in (0, len(model) - 3):  # whole filters are exactly zero: weights and bias
-        layer = model[index]
+        layer = regularized[index]
         dead = torch.cat([layer.weight.flatten(1), layer.bias[:, None]], 1).abs().sum(1) == 0
         assert int(dead.sum()) == zeroed[str(index)][0]
     if with_bn:  # and the batch norm that follows (the penalised part there) ...
-        assert int(((model[1].weight == 0) & (model[1].bias == 0)).sum()) == zeroed["0"][0]
-        fresh = copy.deepcopy(model)  # ... whose statistics were re-estimated at the end
+        norm_layer = regularized[1]
+        assert int(((norm_layer.weight == 0) & (norm_layer.bias == 0)).sum()) == zeroed["0"][0]
+        fresh = copy.deepcopy(regularized)  # ... whose statistics were re-estimated at the end
         update_bn(DataLoader(TensorDataset(X[:512]), batch_size=64), fresh)
-        torch.testing.assert_close(fresh[1].running_var, model[1].running_var)
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a layer may lose every filter
-        small, report = ssr.prune(model, X[:4])
-    assert report.kept == {k: (max(n - z, 1), n) for k, (z, n) in zeroed.items()}
+        torch.testing.assert_close(fresh[1].running_var, norm_layer.running_var)
     with torch.no_grad():
-        torch.testing.assert_close(small(X[:64]), model(X[:64]), rtol=1e-5, atol=1e-5)
-    assert report.params[1] < report.params[0]
+        torch.testing.assert_close(small.eval()(X[:64]), regularized.eval()(X[:64]),
+                                   rtol=1e-5, atol=1e-5)
 
 
-def test_ssr_warns_when_admm_makes_too_few_updates():
+def test_ssr_takes_loaders_and_batches_and_warns_when_admm_makes_too_few_updates():
     X, y = _digits()
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
+    ssr = SSR(update_every=10, train={"epochs": 4, "batch_size": 32})
     with pytest.warns(RuntimeWarning, match="3 F/Y updates"):
-        SSR(update_every=10).regularize(model, X[:256], y[:256], epochs=4, batch_size=32)
+        _, by_tensors = ssr(model, X[:2], data=(X[:256], y[:256]))
+    loader = DataLoader(TensorDataset(X[:256], y[:256]), batch_size=32)
+    with pytest.warns(RuntimeWarning, match="3 F/Y updates"):
+        _, by_loader = ssr(model, X[:2], data=loader)
+    with pytest.warns(RuntimeWarning, match="3 F/Y updates"):
+        _, by_list = ssr(model, X[:2], data=list(loader))
+    assert by_loader.details == by_list.details  # the same batches in the same order
+    assert by_tensors.details["aulm_updates"] == by_loader.details["aulm_updates"] == 3
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        ssr(model, X[:2], data=iter(loader))
+    with pytest.raises(ValueError, match="data batch 0 has no targets"):
+        ssr(model, X[:2], data=[X[:32]])
     with pytest.raises(KeyError, match=r"lam names \['conv1'\]"):
-        SSR(lam={"conv1": 0.1}).regularize(model, X[:256], y[:256], epochs=1)
-
-
-# --- facade, report, save/load, errors -----------------------------------------------------
-
-
-@pytest.mark.parametrize("method", ["l1", "epruner", "filtersketch", "ssr"])
-def test_registered_pruners_through_the_facade(method):
-    torch.manual_seed(0)
-    model, x = lightvision.create_model("resnet20", depth=8, width=0.5), torch.randn(2, 1, 28, 28)
-    with torch.no_grad():  # some exactly zero filters, so that SSR (data-free part) prunes
-        model.stages[0][0].residual[0][0].weight[:3] = 0
-        model.stages[0][0].residual[0][1].weight[:3] = 0
-        model.stages[0][0].residual[0][1].bias[:3] = 0
-    config = dict(PRUNERS.get(method).test_params)
-    small, report = lightvision.prune(model, x, method=method, **config)
-    assert report.method == method
-    assert report.params == (count_params(model).trainable, count_params(small).trainable)
-    assert report.macs == (count_ops(model, x).macs, count_ops(small, x).macs)
-    assert report.params[1] < report.params[0] and report.macs[1] < report.macs[0]
-    assert report.seconds > 0 and str(report).startswith(method)
-    small.train()
-    small(x).sum().backward()
-
-
-def test_save_and_load_round_trip(tmp_path):
-    torch.manual_seed(0)
-    model, x = lightvision.create_model("resnet20", depth=8, width=0.5), torch.randn(2, 1, 28, 28)
-    small, _ = L1Pruner(ratio=0.5)(model, x)
-    small.eval()
-    save_pruned(small, tmp_path / "small.pt")
-    torch.manual_seed(1)
-    fresh = lightvision.create_model("resnet20", depth=8, width=0.5)
-    loaded = load_pruned(tmp_path / "small.pt", fresh).eval()
-    with torch.no_grad():
-        assert torch.equal(loaded(x), small(x))
-    assert count_params(loaded) == count_params(small)
-    with pytest.raises(ValueError, match="no layer"):
-        load_pruned(tmp_path / "small.pt", _vgg_like())
+        SSR(lam={"conv1": 0.1}, train={"epochs": 1})(model, X[:2], data=(X[:256], y[:256]))
 
 
 def test_pruned_model_has_only_ordinary_layers_and_input_is_untouched():
@@ -311,6 +291,9 @@ def test_pruned_model_has_only_ordinary_layers_and_input_is_untouched():
         (lambda: FilterSketch(channel_mode="transpose"), ValueError, "channel_mode"),
         (lambda: SSR(lam=0), ValueError, "lam"),
         (lambda: SSR(norm="l1"), ValueError, "norm"),
+        (lambda: SSR(train={"random_state": 1}), ValueError, "train has unknown"),
+        (lambda: SSR(train=[("epochs", 1)]), TypeError, "train"),
+        (lambda: SSR(random_state="seed"), TypeError, "random_state"),
     ],
 )
 def test_construction_errors(make, error, match):

@@ -134,13 +134,14 @@ def test_ssr_removes_most_lenet_filters_at_the_same_error():
     sgd = {"lr": 0.01, "batch_size": 64, "random_state": 0}
     fit(lenet, X, y, epochs=10, optimizer="sgd", weight_decay=5e-4, progress=False, **sgd)
     base = 100 * evaluate(lenet, X_test, y_test)["error"]
-    ssr = SSR(lam={"0": 0.1, "3": 0.07, "7": 0.005}, update_every=50)
-    ssr.regularize(lenet, X, y, epochs=5, **sgd)
-    small, report = ssr.prune(lenet, X[:2])
+    ssr = SSR(lam={"0": 0.1, "3": 0.07, "7": 0.005}, update_every=50,
+              train={"epochs": 5, "lr": 0.01, "batch_size": 64})
+    small, report = ssr(lenet, X[:2], data=(X, y))  # AULM on a copy, then removal
     fine_tune(small, X, y, epochs=5, weight_decay=4e-5, **sgd)
     error = 100 * evaluate(small, X_test, y_test)["error"]
-    conv_kept = report.kept["0"][0] + report.kept["3"][0]
-    print(f"\nSSR: kept {report.kept}, MACs x{report.macs_ratio:.3f}, error {base:.2f} -> "
+    kept = report.details["kept"]
+    conv_kept = kept["0"][0] + kept["3"][0]
+    print(f"\nSSR: kept {kept}, MACs x{report.macs_ratio:.3f}, error {base:.2f} -> "
           f"{error:.2f} %")
     assert conv_kept <= 0.4 * 70
     assert report.macs_ratio <= 0.25

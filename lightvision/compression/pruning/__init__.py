@@ -2,19 +2,22 @@
 
 - :func:`channel_groups`, :func:`prune_channels`: the structural surgery shared by every pruner
   (``torch.fx`` graph, real removal, rewiring of every layer that reads the channels).
-- :class:`Pruner` (base), :class:`CompressionReport`, :func:`prune` (functional facade),
-  :func:`fine_tune`, :func:`save_pruned` / :func:`load_pruned`.
+- :class:`Pruner` (base, a :class:`~lightvision.compression.CompressionMethod`) and
+  :func:`prune` (functional facade).
 - Pruners: :class:`L1Pruner` (Li et al. 2017, baseline), :class:`EPruner` (seed #4),
-  :class:`FilterSketch` (seed #6), :class:`SSR` (seed #22), registered in
+  :class:`FilterSketch` (seed #6), :class:`SSR` (seed #22, trains on ``data``), registered in
   :data:`lightvision.registry.PRUNERS`.
+
+Fine-tuning, save and load are shared by every compression family:
+:func:`lightvision.compression.fine_tune`, :func:`~lightvision.compression.save_compressed`,
+:func:`~lightvision.compression.load_compressed`.
 """
 
+from ..base import CompressionReport, fine_tune
 from .base import (
-    CompressionReport,
     Pruner,
     Selection,
     filter_matrix,
-    fine_tune,
     load_pruned,
     prune,
     save_pruned,

@@ -1,15 +1,17 @@
-"""The pruner interface, its report, the functional facade, fine-tuning and save/load.
+"""The pruner interface and the functional facade.
 
-A pruner is configured once (``L1Pruner(ratio=0.5)``) and called on a model with example
-inputs; it chooses channels per channel group, :func:`~.surgery.prune_channels` removes them
-for real, and a :class:`CompressionReport` says what it cost and saved.
+A pruner is a :class:`~lightvision.compression.CompressionMethod`: configured once
+(``L1Pruner(ratio=0.5)``) and called on a model with example inputs (and ``data`` for those
+that train, as SSR); it chooses channels per channel group, :func:`~.surgery.prune_channels`
+removes them for real, and the :class:`~lightvision.compression.CompressionReport` says what it
+cost and saved (``details["kept"]``: kept / original channels per pruned group).
 """
 
 from __future__ import annotations
 
 import abc
 import os
-import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -17,67 +19,20 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..._checks import check_model, check_real
-from ...metrics import count_ops, count_params, model_size_bytes
+from ..._checks import check_real
 from ...registry import PRUNERS
+from ..base import CompressionMethod, CompressionReport, replace_module
+from ..serialization import load_compressed, save_compressed
 from .surgery import _CONV, _NORM, ChannelGroup, channel_groups, layer_like, prune_channels
 
 __all__ = [
-    "CompressionReport",
     "Pruner",
     "Selection",
     "filter_matrix",
-    "fine_tune",
     "load_pruned",
     "prune",
     "save_pruned",
 ]
-
-
-@dataclass(frozen=True)
-class CompressionReport:
-    """What a compression did: cost before and after, channels kept, time taken.
-
-    Attributes
-    ----------
-    method : name of the method.
-    params, macs, model_bytes : (before, after) trainable parameters, real multiply-accumulates
-        of one forward pass on the example inputs, and storage bytes
-        (:func:`lightvision.metrics.model_size_bytes`).
-    kept : ``{channel group: (kept, original)}`` for every group the method pruned.
-    seconds : wall time of the selection and the surgery (fine-tuning excluded).
-    """
-
-    method: str
-    params: tuple[int, int]
-    macs: tuple[int, int]
-    model_bytes: tuple[int, int]
-    kept: dict[str, tuple[int, int]]
-    seconds: float
-
-    @property
-    def params_ratio(self) -> float:
-        """Parameters after / before."""
-        return self.params[1] / self.params[0]
-
-    @property
-    def macs_ratio(self) -> float:
-        """MACs after / before."""
-        return self.macs[1] / self.macs[0]
-
-    @property
-    def bytes_ratio(self) -> float:
-        """Bytes after / before."""
-        return self.model_bytes[1] / self.model_bytes[0]
-
-    def __str__(self) -> str:
-        rows = [f"{self.method}: {self.seconds:.3f} s",
-                f"  params {self.params[0]:,} -> {self.params[1]:,} (x{self.params_ratio:.3f})",
-                f"  MACs   {self.macs[0]:,} -> {self.macs[1]:,} (x{self.macs_ratio:.3f})",
-                f"  bytes  {self.model_bytes[0]:,} -> {self.model_bytes[1]:,} "
-                f"(x{self.bytes_ratio:.3f})"]
-        rows += [f"  {name}: {k}/{n}" for name, (k, n) in self.kept.items()]
-        return "\n".join(rows)
 
 
 @dataclass(frozen=True)
@@ -128,12 +83,7 @@ def filter_matrix(model: nn.Module, group: ChannelGroup) -> torch.Tensor:
                       for p in group.producers], dim=1)
 
 
-def _costs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[int, int, int]:
-    return (count_params(model).trainable, count_ops(model, inputs).macs,
-            model_size_bytes(model))
-
-
-class Pruner(abc.ABC):
+class Pruner(CompressionMethod):
     """Base of the structured pruners: configure once, call on a model.
 
     Parameters
@@ -148,7 +98,7 @@ class Pruner(abc.ABC):
     Subclasses implement :meth:`select`.
     """
 
-    method: ClassVar[str]
+    family: ClassVar[str] = "pruning"
 
     def __init__(self, *, layers: str | Sequence[str] = "auto") -> None:
         if isinstance(layers, str):
@@ -187,18 +137,8 @@ class Pruner(abc.ABC):
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:
         """Choose the channels to keep in each group (``{group name: Selection}``)."""
 
-    def prune(
-        self, model: nn.Module, example_inputs: Any, *, inplace: bool = False
-    ) -> tuple[nn.Module, CompressionReport]:
-        """Prune ``model``; return the smaller model and the :class:`CompressionReport`.
-
-        ``example_inputs`` (a tensor or tuple the model accepts) fixes the traced shapes and
-        the MACs of the report. The input model is left untouched unless ``inplace``.
-        """
-        check_model(model)
-        inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-        before = _costs(model, inputs)
-        start = time.perf_counter()
+    def _compress(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
+                  data: Any) -> tuple[nn.Module, dict[str, Any]]:
         groups = channel_groups(model, example_inputs)
         targets = self.target_groups(model, groups)
         selections = self.select(model, targets)
@@ -206,7 +146,7 @@ class Pruner(abc.ABC):
         for s in selections.values():
             new_weights.update(s.new_weights or {})
         pruned = prune_channels(model, {name: s.keep for name, s in selections.items()},
-                                example_inputs, new_weights=new_weights, inplace=inplace)
+                                example_inputs, new_weights=new_weights, inplace=True)
         by_name = {g.name: g for g in targets}
         with torch.no_grad():
             for name, s in selections.items():
@@ -217,23 +157,13 @@ class Pruner(abc.ABC):
                         module.reset_parameters()
                     elif role == "out" and s.zero_bias and module.bias is not None:
                         module.bias.zero_()
-        seconds = time.perf_counter() - start
-        after = _costs(pruned, inputs)
         kept = {name: (len(s.keep), by_name[name].size) for name, s in selections.items()}
-        report = CompressionReport(self.method, (before[0], after[0]), (before[1], after[1]),
-                                   (before[2], after[2]), kept, seconds)
-        return pruned, report
-
-    __call__ = prune
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({args})"
+        return pruned, {"kept": kept}
 
 
 def prune(
-    model: nn.Module, example_inputs: Any, *, method: str = "l1", inplace: bool = False,
-    **config: Any,
+    model: nn.Module, example_inputs: Any, *, method: str = "l1", data: Any = None,
+    inplace: bool = False, latency: bool = False, **config: Any,
 ) -> tuple[nn.Module, CompressionReport]:
     """Prune ``model`` with the registered pruner ``method`` configured by ``config``.
 
@@ -244,28 +174,25 @@ def prune(
     >>> report.params_ratio < 0.5
     True
 
-    Returns the pruned model and its :class:`CompressionReport`. ``method`` is one of
-    ``lightvision.registry.PRUNERS.list()``.
+    Returns the pruned model and its :class:`~lightvision.compression.CompressionReport`.
+    ``method`` is one of ``lightvision.registry.PRUNERS.list()``; ``data`` goes to the pruners
+    that train (SSR: labelled data, e.g. ``data=(X, y)``); ``inplace`` and ``latency`` as for
+    :class:`~lightvision.compression.CompressionMethod`.
     """
-    return PRUNERS.create(method, **config).prune(model, example_inputs, inplace=inplace)
+    return PRUNERS.create(method, **config)(model, example_inputs, data=data, inplace=inplace,
+                                            latency=latency)
 
 
-def fine_tune(model: nn.Module, X: Any, y: Any, **fit_kwargs: Any) -> Any:
-    """Fine-tune a pruned model with :func:`lightvision.training.fit`.
-
-    Defaults follow the pruning papers' CIFAR fine-tuning (SGD with momentum 0.9, weight
-    decay 5e-4, lr 0.01, cosine schedule), over 10 epochs; any ``fit`` keyword overrides them.
-    Returns the training :class:`~lightvision.training.History`.
-    """
-    from ...training import fit
-
-    settings = {"optimizer": "sgd", "lr": 0.01, "weight_decay": 5e-4, "epochs": 10,
-                "progress": False, **fit_kwargs}
-    return fit(model, X, y, **settings)
+def save_pruned(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Deprecated: use :func:`lightvision.compression.save_compressed`."""
+    warnings.warn("save_pruned is deprecated; use lightvision.compression.save_compressed",
+                  DeprecationWarning, stacklevel=2)
+    save_compressed(model, path)
 
 
 def _layer_spec(module: nn.Module) -> dict[str, int]:
-    """The shape arguments of :func:`~.surgery.layer_like` that rebuild ``module``."""
+    """The shape arguments of :func:`~.surgery.layer_like` that rebuild ``module`` (the
+    ``lightvision.pruned/1`` files of version 0.1)."""
     if isinstance(module, nn.Linear):
         return {"in_channels": module.in_features, "out_channels": module.out_features}
     if isinstance(module, _NORM):
@@ -274,36 +201,26 @@ def _layer_spec(module: nn.Module) -> dict[str, int]:
             "groups": module.groups}
 
 
-def save_pruned(model: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Save a pruned model: the shape of every conv, linear and batch-norm layer + weights.
-
-    Reload with :func:`load_pruned` into a fresh instance of the *unpruned* architecture (e.g.
-    ``lightvision.create_model(name, **kwargs)``). Only tensors and plain Python values are
-    stored, so the file loads with ``torch.load(weights_only=True)``.
-    """
-    check_model(model)
-    layers = {name: _layer_spec(m) for name, m in model.named_modules()
-              if isinstance(m, (*_CONV, nn.Linear, *_NORM))}
-    torch.save({"format": "lightvision.pruned/1", "layers": layers,
-                "state_dict": model.state_dict()}, path)
-
-
 def load_pruned(path: str | os.PathLike[str], model: nn.Module) -> nn.Module:
-    """Rebuild the pruned architecture saved by :func:`save_pruned` on ``model`` (a fresh
-    unpruned instance of the same architecture, modified in place and returned) and load the
-    weights."""
-    check_model(model)
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(saved, dict) or saved.get("format") != "lightvision.pruned/1":
-        raise ValueError(f"{path} is not a file written by save_pruned")
+    """Deprecated: use :func:`lightvision.compression.load_compressed` (``model`` is the
+    fresh unpruned architecture, changed in place and returned). Also reads the files that
+    ``save_pruned`` wrote in version 0.1 (format ``lightvision.pruned/1``)."""
+    warnings.warn("load_pruned is deprecated; use lightvision.compression.load_compressed",
+                  DeprecationWarning, stacklevel=2)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a legacy file: load_compressed names the problem
+        saved = None
+    if not (isinstance(saved, dict) and saved.get("format") == "lightvision.pruned/1"):
+        return load_compressed(path, model)
     for name, spec in saved["layers"].items():
         try:
             old = model.get_submodule(name)
         except AttributeError as error:
             raise ValueError(f"the model has no layer {name!r} of the saved one") from error
         if _layer_spec(old) != spec:
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, child,
-                    layer_like(old, **spec))
+            replace_module(model, name, layer_like(old, **spec))
     model.load_state_dict(saved["state_dict"])
     return model
+
+

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..._checks import check_int, check_real
+from ..._checks import check_int, check_random_state, check_real
 from ...registry import PRUNERS
 from .base import Pruner, Selection, filter_matrix, per_group
 from .surgery import ChannelGroup
@@ -24,7 +25,7 @@ def exemplar_filters(
     damping: float = 0.5,
     max_iter: int = 200,
     convergence_iter: int = 15,
-    random_state: int = 0,
+    random_state: Any = 0,
 ) -> np.ndarray:
     """Indices (sorted) of the exemplar filters chosen by Affinity Propagation.
 
@@ -41,7 +42,7 @@ def exemplar_filters(
     filters : (n, d) array, one flattened filter per row.
     beta : preference scale, > 0.
     damping, max_iter, convergence_iter, random_state : scikit-learn's AP settings (its
-        defaults, with the seed pinned).
+        defaults, with the seed pinned; ``random_state`` takes what scikit-learn takes).
 
     Returns
     -------
@@ -82,8 +83,8 @@ def exemplar_filters(
     return np.arange(a.shape[0], dtype=np.int64)
 
 
-@PRUNERS.register(name="epruner", tags={"data_free", "structured"}, test_params={"beta": 0.8},
-                  bench_params={"beta": 0.73})
+@PRUNERS.register(name="epruner", tags={"structured"}, test_params={"beta": 0.8},
+                  bench_params={"mild": {"beta": 0.4}, "strong": {"beta": 0.55}})
 class EPruner(Pruner):
     """EPruner: per layer, keep the exemplars of Affinity Propagation on the filters.
 
@@ -115,8 +116,6 @@ class EPruner(Pruner):
     315:972-976, 2007.
     """
 
-    method = "epruner"
-
     def __init__(
         self,
         beta: float = 0.73,
@@ -127,7 +126,7 @@ class EPruner(Pruner):
         damping: float = 0.5,
         max_iter: int = 200,
         convergence_iter: int = 15,
-        random_state: int = 0,
+        random_state: Any = 0,
     ) -> None:
         super().__init__(layers=layers)
         self.beta = check_real(beta, "beta")
@@ -140,7 +139,7 @@ class EPruner(Pruner):
         self.damping = damping
         self.max_iter = check_int(max_iter, "max_iter")
         self.convergence_iter = check_int(convergence_iter, "convergence_iter")
-        self.random_state = check_int(random_state, "random_state", 0)
+        self.random_state = check_random_state(random_state, generator=False)
         import sklearn.cluster  # noqa: F401  (imported here, not timed in the report)
 
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:

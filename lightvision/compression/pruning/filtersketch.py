@@ -97,8 +97,8 @@ def _channel_sketch(weight: torch.Tensor, offset: int, size: int, repeat: int, r
     return torch.cat([weight[:, :offset], sketch, weight[:, end:]], dim=1)
 
 
-@PRUNERS.register(name="filtersketch", tags={"data_free", "structured"}, test_params={"ratio": 0.5},
-                  bench_params={"ratio": 0.5})
+@PRUNERS.register(name="filtersketch", tags={"structured"}, test_params={"ratio": 0.5},
+                  bench_params={"mild": {"ratio": 0.3}, "strong": {"ratio": 0.5}})
 class FilterSketch(Pruner):
     """FilterSketch: replace a layer's n filters by a Frequent Directions sketch of l rows.
 
@@ -129,8 +129,6 @@ class FilterSketch(Pruner):
     M. Ghashami, E. Liberty, J. M. Phillips, D. P. Woodruff, "Frequent Directions: Simple and
     Deterministic Matrix Sketches", SIAM J. Computing 45:1762-1792, 2016.
     """
-
-    method = "filtersketch"
 
     def __init__(self, ratio: float = 0.5, *, channel_mode: str = "paper",
                  layers="auto") -> None:

@@ -17,8 +17,8 @@ def kept_count(size: int, ratio: float) -> int:
     return max(1, round(size * (1.0 - ratio)))
 
 
-@PRUNERS.register(name="l1", tags={"data_free", "structured"}, test_params={"ratio": 0.5},
-                  bench_params={"ratio": 0.5})
+@PRUNERS.register(name="l1", tags={"structured"}, test_params={"ratio": 0.5},
+                  bench_params={"mild": {"ratio": 0.3}, "strong": {"ratio": 0.5}})
 class L1Pruner(Pruner):
     """Keep, in every channel group, the channels whose filters have the largest L1 norms.
 
@@ -38,16 +38,14 @@ class L1Pruner(Pruner):
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3))
     >>> small, report = L1Pruner(ratio=0.5)(net, torch.randn(1, 1, 8, 8))
-    >>> small[0].out_channels, small[2].in_channels, report.kept
-    (2, 2, {'0': (2, 4)})
+    >>> small[0].out_channels, small[2].in_channels, report.details["kept"]
+    (2, 2, {'0': [2, 4]})
 
     References
     ----------
     H. Li, A. Kadav, I. Durdanovic, H. Samet, H. P. Graf, "Pruning Filters for Efficient
     ConvNets", ICLR 2017.
     """
-
-    method = "l1"
 
     def __init__(self, ratio: float = 0.5, *, layers="auto") -> None:
         super().__init__(layers=layers)

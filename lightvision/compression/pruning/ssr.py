@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._checks import check_int, check_real
+from ..._checks import check_int, check_random_state, check_real
 from ...registry import PRUNERS
 from .base import Pruner, Selection, per_group
 from .surgery import ChannelGroup, channel_groups
 
-__all__ = ["SSR", "group_prox"]
+__all__ = ["AULM_TRAINING", "SSR", "group_prox"]
 
 _NORMS = ("l21", "l20")
 
@@ -82,8 +82,24 @@ class _Group:
             t[channels] = 0
 
 
-@PRUNERS.register(name="ssr", tags={"requires_data", "structured"}, test_params={"lam": 0.1},
-                  bench_params={"lam": 0.05})
+#: The AULM phase's training settings by default (the authors' LeNet-5 runs: SGD, momentum
+#: 0.9, fixed lr 0.01, batch 256, weight decay 4e-5), over 10 epochs.
+AULM_TRAINING = {"optimizer": "sgd", "lr": 0.01, "schedule": "constant", "epochs": 10,
+                 "batch_size": 256, "weight_decay": 4e-5}
+_TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "loss",
+               "device")
+
+
+@PRUNERS.register(
+    name="ssr", tags={"structured"},
+    test_params={"lam": 0.3, "update_every": 2, "train": {"epochs": 3, "batch_size": 16}},
+    bench_params={
+        "mild": {"lam": 0.08, "update_every": 40,
+                 "train": {"epochs": 3, "batch_size": 64, "lr": 1e-2}},
+        "strong": {"lam": 0.1, "update_every": 40,
+                   "train": {"epochs": 3, "batch_size": 64, "lr": 1e-2}},
+    },
+)
 class SSR(Pruner):
     """SSR: group-sparsity regularisation of whole filters with AULM, then real removal.
 
@@ -95,12 +111,14 @@ class SSR(Pruner):
     ``F <- prox_{(lam/rho) R}(W + Y / rho)`` (:func:`group_prox`) and ``Y <- Y + rho (W - F)``,
     and in between SGD minimises ``loss(W) + (rho / 2) ||W - F + Y / rho||^2``. At the end the
     groups whose ``F`` is zero are set to exactly zero, filter, bias and batch norm (the
-    authors' masks), batch-norm statistics are re-estimated on the training data, and
-    :meth:`prune` removes every channel whose group is zero (with real surgery; the authors
-    only masked).
+    authors' masks), batch-norm statistics are re-estimated on the training inputs, and every
+    channel whose group is zero is removed (with real surgery; the authors only masked).
 
-    Use :meth:`regularize` on training data, then :meth:`prune` (and fine-tune). [INTERP]: all
-    layers are regularised together; the authors' code trains one layer at a time.
+    SSR needs labelled training data: ``SSR(...)(model, x, data=(X, y))`` runs the AULM phase
+    on a copy of ``model`` and then removes the channels (fine-tune the result afterwards).
+    [INTERP]: all layers are regularised together; the authors' code trains one layer at a
+    time. The report's ``details`` hold ``kept``, ``zeroed`` (``{group: [zeroed, size]}``),
+    ``aulm_updates`` (F/Y updates made) and ``aulm_loss`` (mean loss per epoch).
 
     Parameters
     ----------
@@ -111,8 +129,12 @@ class SSR(Pruner):
     norm : ``"l21"`` or ``"l20"``.
     update_every : SGD steps between F/Y updates (200 as the authors, who made 40 updates per
         layer; fewer than 10 during training gives a warning: ADMM has not converged).
+    train : settings of the AULM training (:func:`lightvision.training.fit` keywords among
+        ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``optimizer``, ``schedule``,
+        ``loss`` (default cross-entropy) and ``device``), over :data:`AULM_TRAINING`.
     layers : which groups to regularise and prune (default ``"all"``: every prunable group,
         hidden linear layers included, as the authors prune fc1).
+    random_state : seed of the batch order (and any other randomness) of the AULM training.
 
     References
     ----------
@@ -120,7 +142,7 @@ class SSR(Pruner):
     Regularized Filter Pruning", IEEE TNNLS 31:574-588, 2020 (seed #22).
     """
 
-    method = "ssr"
+    needs_data = "labelled"
 
     def __init__(
         self,
@@ -130,7 +152,9 @@ class SSR(Pruner):
         rho: float = 1.0,
         norm: str = "l21",
         update_every: int = 200,
+        train: Mapping[str, Any] | None = None,
         layers="all",
+        random_state: Any = 0,
     ) -> None:
         super().__init__(layers=layers)
         if isinstance(lam, Mapping):
@@ -143,29 +167,66 @@ class SSR(Pruner):
             raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
         self.norm = norm
         self.update_every = check_int(update_every, "update_every")
+        if train is not None and not isinstance(train, Mapping):
+            raise TypeError(f"train must be a mapping of fit settings, got {type(train).__name__}")
+        unknown = sorted(set(train or {}) - set(_TRAIN_KEYS))
+        if unknown:
+            raise ValueError(f"train has unknown settings {unknown}; known: {list(_TRAIN_KEYS)}")
+        self.train = dict(train or {})
+        self.random_state = check_random_state(random_state)
+
+    def _compress(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
+                  data: Any) -> tuple[nn.Module, dict[str, Any]]:
+        groups = self.target_groups(model, channel_groups(model, example_inputs))
+        _, aulm = self._aulm(model, groups, data)
+        pruned, details = super()._compress(model, example_inputs, None)
+        return pruned, {**details, **aulm}
 
     def regularize(self, model: nn.Module, X: Any, y: Any, example_inputs: Any = None,
                    **fit_kwargs: Any) -> Any:
-        """Train ``model`` in place with the AULM-regularised loss, then zero the groups whose
-        ``F`` is zero. ``fit_kwargs`` go to :func:`lightvision.training.fit` (default: SGD,
-        lr 0.01, constant schedule, 10 epochs, batch 256, weight decay 4e-5, as the authors);
-        ``example_inputs`` default to the first two training inputs. Returns the
-        :class:`~lightvision.training.History`; ``self.zero_groups_`` lists
-        ``{group name: (zeroed, size)}``."""
-        from torch.optim.swa_utils import update_bn
-        from torch.utils.data import DataLoader, TensorDataset
+        """Deprecated: the AULM phase runs inside the call, ``ssr(model, x, data=(X, y))``,
+        on a copy. This trains ``model`` in place as before (``fit_kwargs`` over ``train``,
+        ``random_state`` included), sets ``self.zero_groups_`` and returns the
+        :class:`~lightvision.training.History`; the deprecated :meth:`prune` then removes the
+        zeroed channels."""
+        from ...training import as_batches
 
-        from ...training import fit
-
+        warnings.warn("SSR.regularize is deprecated: call ssr(model, x, data=(X, y)), which "
+                      "trains a copy and prunes it", DeprecationWarning, stacklevel=2)
         example = example_inputs if example_inputs is not None else torch.as_tensor(X[:2])
-        groups = self.target_groups(model, channel_groups(model, example))
+        config = {**self.get_config(), "train": {**self.train, **fit_kwargs}}
+        config["random_state"] = config["train"].pop("random_state", self.random_state)
+        method = SSR(**config)
+        groups = method.target_groups(model, channel_groups(model, example))
+        history, details = method._aulm(model, groups, as_batches((X, y), labelled=True))
+        self.zero_groups_ = {k: tuple(v) for k, v in details["zeroed"].items()}
+        return history
+
+    def prune(self, model: nn.Module, example_inputs: Any, *,
+              inplace: bool = False) -> tuple[nn.Module, Any]:
+        """Deprecated: removes, without training, the channels whose groups are already zero
+        (after :meth:`regularize`); call ``ssr(model, x, data=(X, y))`` instead."""
+        warnings.warn("SSR.prune is deprecated: call ssr(model, x, data=(X, y))",
+                      DeprecationWarning, stacklevel=2)
+        return _ZeroGroupRemoval(**self.get_config())(model, example_inputs, inplace=inplace)
+
+    def _aulm(self, model: nn.Module, groups: list[ChannelGroup],
+              data: Any) -> tuple[Any, dict[str, Any]]:
+        """Train ``model`` in place with the AULM-regularised loss, zero the groups whose
+        ``F`` is zero and re-estimate the batch-norm statistics; return the training history
+        and the report details."""
+        from torch.optim.swa_utils import update_bn
+
+        from ...training import as_batches, fit
+
         with torch.no_grad():
             params = [_Group(model, g) for g in groups]
         lams = (per_group(self.lam, self.default_lam, groups, "lam")
                 if isinstance(self.lam, dict) else [self.lam] * len(groups))
         thresholds = [lam / self.rho for lam in lams]
         state = {"step": 0, "F": [None] * len(params), "Y": [None] * len(params)}
-        loss_fn = fit_kwargs.pop("loss", None) or F.cross_entropy
+        settings = {**AULM_TRAINING, **self.train}
+        loss_fn = settings.pop("loss", None) or F.cross_entropy
 
         def update() -> None:
             with torch.no_grad():
@@ -189,25 +250,25 @@ class SSR(Pruner):
                     "admm_penalty": penalty}
 
         update()  # F and Y from the trained weights (Y starts at 0)
-        settings = {"optimizer": "sgd", "lr": 0.01, "schedule": "constant", "epochs": 10,
-                    "batch_size": 256, "weight_decay": 4e-5, "progress": False, **fit_kwargs}
-        history = fit(model, X, y, task=task, **settings)
-        if state["step"] // self.update_every < 10:
-            warnings.warn(f"AULM made {state['step'] // self.update_every} F/Y updates during "
-                          f"{state['step']} training steps (update_every={self.update_every}); "
-                          "ADMM needs more to converge: train longer or lower update_every",
-                          RuntimeWarning, stacklevel=2)
+        history = fit(model, data, task=task, progress=False, random_state=self.random_state,
+                      **settings)
+        updates = state["step"] // self.update_every
+        if updates < 10:
+            warnings.warn(f"AULM made {updates} F/Y updates during {state['step']} training "
+                          f"steps (update_every={self.update_every}); ADMM needs more to "
+                          "converge: train longer or lower update_every", RuntimeWarning,
+                          stacklevel=4)
         update()
-        self.zero_groups_ = {}
+        zeroed = {}
         with torch.no_grad():
             for group, f in zip(params, state["F"], strict=True):
                 zero = f.norm(dim=1) == 0
                 group.zero(zero)
-                self.zero_groups_[group.name] = (int(zero.sum()), group.size)
+                zeroed[group.name] = (int(zero.sum()), group.size)
         # the statistics lag behind the shrinking parameters; re-estimate them
-        inputs = TensorDataset(torch.as_tensor(X))
-        update_bn(DataLoader(inputs, batch_size=settings["batch_size"]), model)
-        return history
+        update_bn(as_batches(data, labelled=False, batch_size=settings["batch_size"]), model)
+        return history, {"zeroed": zeroed, "aulm_updates": updates,
+                         "aulm_loss": [epoch["loss"] for epoch in history.epochs]}
 
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:
         selections = {}
@@ -218,7 +279,21 @@ class SSR(Pruner):
             if keep.numel() == 0:
                 warnings.warn(f"SSR zeroed every channel of {group.name!r}; keeping its "
                               "strongest one (lower lam for this layer)", RuntimeWarning,
-                              stacklevel=3)
+                              stacklevel=5)
                 keep = norms.argmax().reshape(1)
             selections[group.name] = Selection(keep)
         return selections
+
+
+class _ZeroGroupRemoval(SSR):
+    """SSR's removal step alone, for the deprecated two-step API (``regularize``, ``prune``)."""
+
+    needs_data = None
+
+    @property
+    def name(self) -> str:
+        return "ssr"
+
+    def _compress(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
+                  data: Any) -> tuple[nn.Module, dict[str, Any]]:
+        return Pruner._compress(self, model, example_inputs, None)

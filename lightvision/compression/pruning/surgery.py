@@ -41,6 +41,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..._checks import check_model
+from ..base import replace_module
 
 __all__ = ["ChannelGroup", "channel_groups", "prune_channels"]
 
@@ -570,8 +571,7 @@ def prune_channels(
                 raise ValueError(f"new_weights[{name!r}] has shape {tuple(weight.shape)}, the "
                                  f"pruned layer needs {tuple(new.weight.shape)}")
             new.weight.data.copy_(weight)
-        parent_name, _, child = name.rpartition(".")
-        setattr(target.get_submodule(parent_name) if parent_name else target, child, new)
+        replace_module(target, name, new)
 
     was_training = target.training
     target.eval()
