@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .._checks import check_model, torch_seed
+from .._checks import check_bool, check_model, torch_seed
 from ..registry import COMPRESSION_REGISTRIES
 
 __all__ = [
@@ -230,6 +230,7 @@ class CompressionMethod(abc.ABC):
 
         check_model(model)
         inputs = check_inputs(example_inputs)
+        inplace, latency = check_bool(inplace, "inplace"), check_bool(latency, "latency")
         kind = self.needs_data
         if kind not in _DATA_KINDS:
             raise TypeError(f"{type(self).__name__}.needs_data must be one of {_DATA_KINDS}, "

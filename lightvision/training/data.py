@@ -127,7 +127,8 @@ class Batches:
         return None if self._X is None else (self._X, self._y)
 
     def __len__(self) -> int:
-        """Batches per pass (a loader without ``len`` is counted by one pass over it)."""
+        """Batches per pass (a re-iterable source without ``len`` is counted by one pass;
+        a one-shot iterator without ``len`` raises ``TypeError``)."""
         if self._X is not None:
             return math.ceil(len(self._X) / self._batch_size)
         try:
@@ -194,9 +195,9 @@ def as_batches(data: Any, *, name: str = "data", labelled: bool | None = None,
         if data.tensors is not None:
             X, y = data.tensors
             return Batches(None, X=X, y=y, **settings)
-        copy = Batches(data._source, name=data.name, labelled=settings["labelled"])
-        copy._passes = data._passes
-        return copy
+        same = Batches(data._source, name=data.name, labelled=settings["labelled"])
+        same._passes = data._passes  # a one-shot source stays read once
+        return same
     if isinstance(data, tuple):
         if len(data) != 2:
             raise ValueError(f"{name} as a tuple must be a pair (X, y), got {len(data)} items")

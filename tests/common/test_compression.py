@@ -194,3 +194,5 @@ def test_bad_call_arguments(entry):
         method("net", _data()[0][:2])
     with pytest.raises(TypeError, match="example_inputs"):
         method(_network(), [1.0])
+    with pytest.raises(TypeError, match="inplace must be a bool"):
+        method(_network(), _data()[0][:2], inplace="yes")

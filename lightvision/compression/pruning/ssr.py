@@ -194,6 +194,7 @@ class SSR(Pruner):
         warnings.warn("SSR.regularize is deprecated: call ssr(model, x, data=(X, y)), which "
                       "trains a copy and prunes it", DeprecationWarning, stacklevel=2)
         example = example_inputs if example_inputs is not None else torch.as_tensor(X[:2])
+        fit_kwargs.pop("progress", None)
         config = {**self.get_config(), "train": {**self.train, **fit_kwargs}}
         config["random_state"] = config["train"].pop("random_state", self.random_state)
         method = SSR(**config)
