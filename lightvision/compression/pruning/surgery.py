@@ -41,6 +41,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..._checks import check_model
+from ...metrics._validation import check_inputs
 from ..base import replace_module
 
 __all__ = ["ChannelGroup", "channel_groups", "prune_channels"]
@@ -338,16 +339,9 @@ class _Analysis:
         return result
 
 
-def _as_inputs(example_inputs: Any) -> tuple[torch.Tensor, ...]:
-    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
-    if not inputs or not all(isinstance(x, torch.Tensor) for x in inputs):
-        raise TypeError("example_inputs must be a tensor or a tuple of tensors")
-    return inputs
-
-
 def _analyse(model: nn.Module, example_inputs: Any) -> _Analysis:
     check_model(model)
-    inputs = _as_inputs(example_inputs)
+    inputs = check_inputs(example_inputs)
     was_training = model.training
     model.eval()
     try:
@@ -577,7 +571,7 @@ def prune_channels(
     target.eval()
     try:
         with torch.no_grad():
-            target(*_as_inputs(example_inputs))
+            target(*check_inputs(example_inputs))
     except Exception as error:  # noqa: BLE001 - report any failure of the rebuilt model
         raise RuntimeError(
             "the pruned model does not run on example_inputs; a layer outside the supported "
