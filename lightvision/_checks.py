@@ -6,26 +6,58 @@ Each returns the value it checked and raises ``TypeError``/``ValueError`` naming
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 
+def is_integer(value: object) -> bool:
+    """True for an integer scalar (``int``, ``numpy.int64``, any ``numbers.Integral``), not a
+    bool (Python's or numpy's)."""
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
+
+
+def is_real(value: object) -> bool:
+    """True for a real scalar (``int``, ``float``, numpy ints and floats, any
+    ``numbers.Real``), not a bool."""
+    return isinstance(value, numbers.Real) and not _is_bool(value)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool) or type(value).__name__ == "bool_"
+
+
 def check_int(value: object, name: str, minimum: int = 1) -> int:
-    """``value`` if it is an ``int`` (not ``bool``) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """``value`` as an ``int`` if it is an integer scalar (numpy ints too, not bools)
+    >= ``minimum``."""
+    if not is_integer(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
+
+
+def check_int_sequence(value: object, name: str, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` as a tuple of ints if it is a non-empty sequence (list, tuple, 1-d array) of
+    integer scalars >= ``minimum``."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) and not (
+            hasattr(value, "__len__") and getattr(value, "ndim", None) == 1):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}")
+    if len(value) == 0:
+        raise ValueError(f"{name} must not be empty")
+    return tuple(check_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(value))
 
 
 def check_real(value: object, name: str, minimum: float = 0.0, *, strict: bool = True) -> float:
-    """``value`` as a float if it is a finite real number > ``minimum`` (>= when not strict)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """``value`` as a float if it is a finite real scalar (numpy floats too, not bools)
+    > ``minimum`` (>= when not strict)."""
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
     if not math.isfinite(value) or (value <= minimum if strict else value < minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise ValueError(f"{name} must be a finite number {bound}, got {value}")
-    return float(value)
+    return value
 
 
 def check_bool(value: object, name: str) -> bool:
@@ -57,7 +89,7 @@ def check_random_state(value: object, name: str = "random_state", *,
     if value is None or isinstance(value, np.random.RandomState) or (
             generator and isinstance(value, np.random.Generator)):
         return value
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+    if is_integer(value):
         if not 0 <= int(value) < 2**64:
             raise ValueError(f"{name} must be an int in [0, 2**64), got {value}")
         return value
