@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -120,3 +121,21 @@ def resolve_seed(random_state: object, name: str = "random_state") -> int:
 
     seed = torch_seed(random_state, name)
     return secrets.randbits(32) if seed is None else seed
+
+
+def physical_memory_bytes() -> int | None:
+    """Bytes of physical memory (``os.sysconf``; None where the platform does not tell)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """``ValueError`` if ``nbytes`` (an estimate: e.g. a generator's outputs plus the working
+    arrays of one item) exceed the physical memory; ``what`` names the arguments that set the
+    size."""
+    limit = physical_memory_bytes()
+    if limit is not None and nbytes > limit:
+        raise ValueError(f"{what} need about {nbytes / 2**30:,.3g} GiB, more than the "
+                         f"{limit / 2**30:,.3g} GiB of memory of this machine: ask for less")

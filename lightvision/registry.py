@@ -99,8 +99,14 @@ class Registry:
     """
 
     def __init__(self, kind: str, modules: Iterable[str] = ()) -> None:
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"kind must be a non-empty str, got {kind!r}")
+        if isinstance(modules, str) or not isinstance(modules, Iterable):
+            raise TypeError(f"modules must be an iterable of module names, got {modules!r}")
         self.kind = kind
         self._modules = tuple(modules)
+        if not all(isinstance(module, str) for module in self._modules):
+            raise TypeError(f"modules must hold dotted module names (str), got {self._modules}")
         self._loaded = not self._modules
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}  # deprecated name -> name
@@ -123,19 +129,35 @@ class Registry:
         are former names that keep resolving to this entry, with a ``DeprecationWarning``.
         Raises ``ValueError`` if a name is already taken: two components never share a name.
         """
+        if name is not None:
+            self._check_name(name)
+        if isinstance(tags, str) or not isinstance(tags, Iterable):
+            raise TypeError(f"tags must be an iterable of str, got {type(tags).__name__} "
+                            f"{tags!r}")
+        tags = frozenset(tags)
+        if not all(isinstance(tag, str) for tag in tags):
+            raise TypeError(f"tags must be strs, got {sorted(map(repr, tags))}")
+        if isinstance(deprecated_names, str) or not isinstance(deprecated_names, Iterable):
+            raise TypeError(f"deprecated_names must be an iterable of str, got "
+                            f"{type(deprecated_names).__name__} {deprecated_names!r}")
+        deprecated_names = tuple(deprecated_names)
+        for former in deprecated_names:
+            if not isinstance(former, str) or not former:
+                raise TypeError(f"deprecated_names must hold non-empty strs, got {former!r}")
+        if len(set(deprecated_names)) != len(deprecated_names):
+            raise ValueError(f"deprecated_names repeats a name: {deprecated_names}")
+        for label, params in (("test_params", test_params), ("bench_params", bench_params)):
+            if params is not None and not isinstance(params, Mapping):
+                raise TypeError(f"{label} must be a mapping or None, got "
+                                f"{type(params).__name__}")
 
         def add(target: Callable[..., Any]) -> Callable[..., Any]:
-            key = name or target.__name__
-            if not isinstance(key, str) or not key:
-                raise TypeError(f"name must be a non-empty str, got {key!r}")
-            if not _NAME.fullmatch(key):
-                raise ValueError(f"{self.kind} names are lower_snake_case, got {key!r}: pass "
-                                 "name='...' to register")
-            if isinstance(tags, str):
-                raise TypeError(f"tags must be an iterable of str, got the str {tags!r}")
-            if isinstance(deprecated_names, str):
-                raise TypeError("deprecated_names must be an iterable of str, got the str "
-                                f"{deprecated_names!r}")
+            if not callable(target):
+                raise TypeError(f"a {self.kind} must be a class or a function, got "
+                                f"{type(target).__name__}")
+            key = self._check_name(getattr(target, "__name__", None) if name is None else name)
+            if key in deprecated_names:
+                raise ValueError(f"{key!r} is both the name and a deprecated name")
             for taken in (key, *deprecated_names):
                 if taken in self._entries or taken in self._aliases:
                     owner = self._entries.get(taken) or self._entries[self._aliases[taken]]
@@ -146,7 +168,7 @@ class Registry:
             self._entries[key] = Entry(
                 name=key,
                 obj=target,
-                tags=frozenset(tags),
+                tags=tags,
                 test_params=MappingProxyType(dict(test_params or {})),
                 bench_params=MappingProxyType(dict(bench_params or {})),
                 meta=MappingProxyType(dict(meta)),
@@ -156,6 +178,17 @@ class Registry:
 
         return add if obj is None else add(obj)
 
+    def _check_name(self, name: object) -> str:
+        """``name`` if it is a non-empty lower_snake_case str."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a non-empty str, got {type(name).__name__}")
+        if not name:
+            raise ValueError(f"name must be a non-empty str, got {name!r}")
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{self.kind} names are lower_snake_case, got {name!r}: pass "
+                             "name='...' to register")
+        return name
+
     # -- queries -----------------------------------------------------------------------
     def _load(self) -> None:
         if not self._loaded:
@@ -163,15 +196,19 @@ class Registry:
             for module in self._modules:
                 importlib.import_module(module)
 
-    def get(self, name: str) -> Entry:
-        """The entry registered as ``name``; unknown names raise with the closest matches."""
-        return self._lookup(name)
+    def get(self, name: str, *, argument: str = "name") -> Entry:
+        """The entry registered as ``name``; unknown names raise with the closest matches.
 
-    def _lookup(self, name: str) -> Entry:
+        ``argument``: the parameter ``name`` came from, named by the errors (a facade such
+        as :func:`~lightvision.compression.pruning.prune` passes ``"method"``)."""
+        return self._lookup(name, argument)
+
+    def _lookup(self, name: str, argument: str = "name") -> Entry:
         """:meth:`get`, warning at the caller of the public method for a deprecated name."""
         self._load()
         if not isinstance(name, str):
-            raise TypeError(f"name must be a str, got {type(name).__name__}")
+            raise TypeError(f"{argument} must be a str naming a {self.kind}, got "
+                            f"{type(name).__name__}")
         if name in self._aliases:
             warnings.warn(f"{self.kind} name {name!r} is deprecated; use "
                           f"{self._aliases[name]!r}", DeprecationWarning, stacklevel=3)
@@ -182,7 +219,7 @@ class Registry:
             close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise UnknownComponentError(
-                f"unknown {self.kind} {name!r}{hint} "
+                f"{argument}: unknown {self.kind} {name!r}{hint} "
                 f"(known: {', '.join(sorted(self._entries)) or 'none'})"
             ) from None
 
@@ -195,6 +232,8 @@ class Registry:
         self._load()
         if not isinstance(pattern, str):
             raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
+        if not isinstance(tags, str | Iterable):
+            raise TypeError(f"tags must be a str or an iterable of str, got {type(tags).__name__}")
         wanted = frozenset([tags] if isinstance(tags, str) else tags)
         return sorted(
             name

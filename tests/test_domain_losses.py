@@ -159,3 +159,140 @@ def test_mmd_bad_options():
         mmd_loss(x, x, kernel_mul=0.0)
     with pytest.raises(ValueError, match="bandwidth"):
         mmd_loss(x, x, bandwidth=-1.0)
+
+
+# ---------------------------------------------------------------- huge and mixed features
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bandwidth", [None, 3.0])
+def test_mmd_is_scale_safe(dtype, bandwidth):
+    """Features are divided by a power of two before the squared distances, which is exact:
+    with the default bandwidth (scale-invariant) features times 2**100 (about 1e30, whose
+    squares overflow float32) give exactly the MMD of the features; a fixed bandwidth scaled
+    by 2**200 gives it too; tiny features the same."""
+    s, t = _randn(20, 4, seed=12, dtype=dtype), _randn(15, 4, seed=13, dtype=dtype) + 0.3
+    k = 2.0**100
+    expected = mmd_loss(s, t, bandwidth=bandwidth)
+    scaled_bandwidth = None if bandwidth is None else bandwidth * k * k
+    for scale in (k, 1.0 / k):
+        width = None if bandwidth is None else bandwidth * scale * scale
+        got = mmd_loss(s * scale, t * scale, bandwidth=width)
+        assert torch.isfinite(got) and torch.equal(got, expected), (scale, got, expected)
+    assert torch.isfinite(mmd_loss(s * 1e30, t * 1e30, bandwidth=scaled_bandwidth))
+
+
+def test_mmd_of_far_apart_huge_features_with_a_small_bandwidth():
+    # every cross-kernel is exp(-1e60) = 0 and every self-kernel 1: MMD = 1/n_s + 1/n_t
+    s, t = _randn(4, 3, seed=14, dtype=torch.float32), _randn(5, 3, seed=15, dtype=torch.float32)
+    got = mmd_loss(s * 1e30, t * 1e30 + 1e31, bandwidth=1.0, kernel_num=1)
+    assert float(got) == pytest.approx(1 / 4 + 1 / 5, rel=1e-6)
+
+
+def test_coral_is_scale_safe_or_names_the_overflow():
+    s, t = _randn(20, 4, seed=16), _randn(15, 4, seed=17) * 2.0
+    k = 2.0**100
+    expected = coral_loss(s, t)
+    assert torch.equal(coral_loss(s * k, t * k), expected * k**4)  # exact: powers of two
+    assert torch.equal(coral_loss(s.float() / k, t.float() / k), torch.tensor(0.0))  # 1e-121
+    with pytest.raises(ValueError, match="coral_loss of these features overflows torch.float32"):
+        coral_loss(s.float() * 1e30, t.float() * 1e30)  # the loss itself is about 1e120
+    with pytest.raises(ValueError, match="overflows torch.float64 .*: scale them down$"):
+        coral_loss(s * 1e200, t * 1e200)
+
+
+def test_mixed_precision_is_promoted_and_devices_must_match():
+    s, t = _randn(6, 3, seed=18), _randn(6, 3, seed=19)
+    for loss in (mmd_loss, coral_loss):
+        assert torch.equal(loss(s.float(), t), loss(s.float().double(), t))
+        with pytest.raises(ValueError, match="same device"):
+            loss(s, t.to("meta"))
+
+
+def test_mmd_kernel_overflow_is_named():
+    x = torch.zeros(3, 2)
+    with pytest.raises(ValueError, match=r"kernel_mul \*\* \(kernel_num // 2\) overflows"):
+        mmd_loss(x, x + 1, kernel_num=3000)
+    assert torch.isfinite(mmd_loss(x, x + 1, kernel_mul=1e300, kernel_num=3))
+
+
+# ---------------------------------------------------------------- adaptation: bad input
+
+
+def test_adaptation_names_bad_arguments():
+    from lightvision.adaptation import DomainAdaptationTask, fit_domain_adaptation
+    from lightvision.adaptation.semg import run_semg_method, semg_split
+    from lightvision.datasets import make_semg
+    from lightvision.models import SEMGNet
+
+    rec = make_semg(2, duration_s=4.0, random_state=0)
+    for kwargs, error, match in [
+        ({"recordings": None}, TypeError, "recordings must be a lightvision.datasets"),
+        ({"recordings": rec.emg}, TypeError, "recordings must be .* got ndarray"),
+        ({"sources": "0"}, TypeError, "sources must be a subject index or a sequence"),
+        ({"sources": None}, TypeError, "sources"),
+        ({"sources": [0.0]}, ValueError, "sources"),
+        ({"sources": [-1]}, ValueError, r"sources\[0\] must be >= 0"),
+        ({"target": 5}, ValueError, r"target must be a subject index in \[0, 2\)"),
+        ({"sources": [0, 2]}, ValueError, r"sources\[1\] must be a subject index"),
+        ({"target": None}, TypeError, "target must be an int"),
+        ({"target_s": None}, TypeError, "target_s"),
+        ({"fine_tune_lr": -1.0}, ValueError, "fine_tune_lr"),
+        ({"model_kwargs": 3}, TypeError, "model_kwargs must be a mapping"),
+        ({"streams": "both"}, ValueError, "streams must be"),
+        ({"lam": -1.0}, ValueError, "lam"),
+    ]:
+        args = {"method": "sda", "recordings": rec, "sources": 0, "target": 1, "epochs": 1}
+        with pytest.raises(error, match=match):
+            run_semg_method(**{**args, **kwargs})
+    with pytest.raises(TypeError, match="recordings"):
+        semg_split(None, 0)
+    with pytest.raises(TypeError, match="subject must be an int"):
+        semg_split(rec, True)
+    with pytest.raises(ValueError, match=r"subject must be a subject index in \[0, 2\), got 2"):
+        semg_split(rec, 2)
+    model = SEMGNet(in_channels=8, window=400)
+    X, y = torch.randn(4, 8, 400), torch.randn(4)
+    with pytest.raises(TypeError, match="source_X must be a numpy array"):
+        fit_domain_adaptation(model, None, y, X, y)
+    with pytest.raises(TypeError, match="source_y must hold real targets"):
+        fit_domain_adaptation(model, X, torch.zeros(4, dtype=torch.long), X, y)
+    with pytest.raises(ValueError, match="target_X contains NaN"):
+        fit_domain_adaptation(model, X, y, torch.full_like(X, float("nan")), y)
+    task = DomainAdaptationTask(X, y)
+    with pytest.raises(TypeError, match="n must be an int"):
+        task.sample(2.5)
+    with pytest.raises(ValueError, match="labelled source batches"):
+        task(model, X, None)
+
+
+def test_domain_adaptation_names_the_argument_of_mismatched_or_huge_data():
+    from lightvision.adaptation import fit_domain_adaptation
+    from lightvision.models import SEMGNet
+
+    def model():
+        torch.manual_seed(0)
+        return SEMGNet(in_channels=2, window=200, widths=(4, 8), feature_dim=8)
+
+    X, y = torch.randn(8, 2, 200), torch.randn(8, 1)
+    Xt, yt = torch.randn(8, 2, 200), torch.randn(8, 1)
+    fit_args = {"epochs": 1, "batch_size": 4, "progress": False}
+    for args, match in [
+        ((torch.randn(8, 3, 200), y, Xt, yt),
+         r"^source_X of shape \(8, 3, 200\) and target_X of shape \(8, 2, 200\) differ"),
+        ((X[:, 0], y, Xt, yt), r"^source_X of shape \(8, 200\) and target_X"),
+        ((X, torch.randn(8, 2), Xt, yt),
+         r"^source_y has targets of shape \(2,\) per sample, but the model outputs \(1,\)"),
+        ((X, y, Xt, torch.randn(8, 2)), r"^target_y has targets of shape \(2,\) per"),
+        ((X, torch.full((8, 1), 1e30), Xt, yt),
+         r"^source_y holds values up to 1e\+30, whose squared errors overflow the model's "
+         r"torch.float32 \(\|source_y\| must stay below 1\.845e\+19\)"),
+        ((X, y, Xt, torch.full((8, 1), -1e20)), r"^target_y holds values up to 1e\+20"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            fit_domain_adaptation(model(), *args, **fit_args)
+    a, b = model(), model()  # float64 target inputs are cast like fit casts the source ones
+    fit_domain_adaptation(a, X, y, Xt.double(), yt.double(), **fit_args)
+    fit_domain_adaptation(b, X, y, Xt, yt, **fit_args)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                 b.state_dict().values(), strict=True))

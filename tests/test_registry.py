@@ -103,3 +103,54 @@ def test_names_are_lower_snake_case_and_former_names_resolve_with_a_warning(reg)
         reg.register(lambda: 0, name="other", deprecated_names=("Widget",))
     with pytest.raises(TypeError, match="deprecated_names"):
         reg.register(lambda: 0, name="third", deprecated_names="w")
+
+
+def test_register_and_registry_arguments_are_checked(reg):
+    def widget():
+        return 0
+
+    for kwargs, error, match in [
+        ({"name": ""}, ValueError, "name must be a non-empty str, got ''"),
+        ({"name": 3}, TypeError, "name must be a non-empty str, got int"),
+        ({"name": "Bad Name"}, ValueError, "lower_snake_case"),
+        ({"tags": 5}, TypeError, "tags must be an iterable of str"),
+        ({"tags": ["ok", 1]}, TypeError, "tags must be strs"),
+        ({"deprecated_names": [""]}, TypeError, "deprecated_names must hold non-empty strs"),
+        ({"deprecated_names": ["a", "a"]}, ValueError, "deprecated_names repeats"),
+        ({"name": "w", "deprecated_names": ["w"]}, ValueError, "both the name and a deprecated"),
+        ({"test_params": [("n", 1)]}, TypeError, "test_params must be a mapping"),
+        ({"bench_params": 1}, TypeError, "bench_params must be a mapping"),
+    ]:
+        with pytest.raises(error, match=match):
+            reg.register(widget, **kwargs)
+        with pytest.raises(error, match=match):  # as a decorator: raised before decorating
+            reg.register(**kwargs)(widget)
+    with pytest.raises(TypeError, match="a widget must be a class or a function, got int"):
+        reg.register(3, name="three")
+    assert reg.list() == ["cube_v2", "square"]  # nothing registered by the failures
+    with pytest.raises(TypeError, match="tags must be a str or an iterable"):
+        reg.list(tags=3)
+    with pytest.raises(TypeError, match="kind"):
+        Registry("")
+    with pytest.raises(TypeError, match="modules"):
+        Registry("widget", modules="lightvision.models")
+
+
+def test_lookups_name_the_argument_the_name_came_from():
+    import torch
+
+    reg = Registry("widget")
+    reg.register(lambda: 1, name="square")
+    with pytest.raises(UnknownComponentError, match=r"^name: unknown widget 'zzz' \(known: "
+                                                    r"square\)$"):
+        reg.get("zzz")
+    with pytest.raises(TypeError, match="^method must be a str naming a widget, got int$"):
+        reg.get(3, argument="method")
+    model, x = lightvision.create_model("small_cnn", widths=(4, 8)), torch.randn(2, 1, 28, 28)
+    for method, error, match in [("bogus", ValueError, "method: unknown pruner 'bogus'"),
+                                 ("", ValueError, "method: unknown pruner ''"),
+                                 (None, TypeError, "method must be a str naming a pruner"),
+                                 (3, TypeError, "method must be a str"),
+                                 (True, TypeError, "naming a pruner, got bool")]:
+        with pytest.raises(error, match=match):
+            lightvision.prune(model, x, method=method)

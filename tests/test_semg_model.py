@@ -191,7 +191,7 @@ def test_task_errors():
         task(SEMGNet(in_channels=6, **TINY), torch.randn(4, 6, 400), torch.randn(4))
     with pytest.raises(ValueError, match=r"\(4, 8, 300\).*\(10, 8, 400\)"):
         DomainAdaptationTask(xt, yt)(_model(), torch.randn(4, 8, 300), torch.randn(4))
-    with pytest.raises(ValueError, match="target targets"):
+    with pytest.raises(ValueError, match="target_y has targets"):
         DomainAdaptationTask(xt, torch.randn(10, 2))(_model(), torch.randn(4, 8, 400),
                                                      torch.randn(4))
     bad = xt.clone()
@@ -271,3 +271,27 @@ def test_run_semg_method_errors(recordings):
         run_semg_method("sda", recordings, [0, 1], 1)
     with pytest.raises(ValueError, match="sources"):
         run_semg_method("sda", recordings, [], 1)
+
+
+def test_empty_batch_and_bad_windows():
+    model = SEMGNet(**TINY).eval()
+    with torch.no_grad():
+        assert model(torch.randn(0, 8, 400)).shape == (0, 1)  # was an MKL FFT error
+        assert model.spectrogram(torch.randn(0, 8, 400)).shape == (0, 8, 17, 11)
+    for bad, error, match in (
+        (np.zeros((0, 8, 400)), ValueError, "X must hold at least one window"),
+        (None, TypeError, "X must be an array or tensor of numbers, got NoneType"),
+        (np.array([None]), TypeError, "X must be an array of numbers"),
+        (np.full((1, 8, 400), np.nan), ValueError, "NaN"),
+    ):
+        with pytest.raises(error, match=match):
+            predict_angles(model, bad)
+    np.testing.assert_allclose(predict_angles(model, np.zeros((2, 8, 400), np.float32).tolist()),
+                               predict_angles(model, torch.zeros(2, 8, 400)))
+
+
+def test_kinematics_scores_refuse_non_numbers():
+    with pytest.raises(TypeError, match="y_true must be an array or tensor of numbers"):
+        kinematics_scores(None, [1.0, 2.0])
+    with pytest.raises(TypeError, match="y_pred must be an array of numbers"):
+        kinematics_scores([1.0, 2.0], ["a", "b"])

@@ -11,7 +11,7 @@ from torch import nn
 
 import lightvision
 from lightvision.datasets import load_digits
-from lightvision.training import evaluate, fit, images_to_tensor
+from lightvision.training import as_batches, evaluate, fit, images_to_tensor
 
 
 def _digits(n=600):
@@ -36,6 +36,29 @@ def test_images_to_tensor_layouts_and_scaling():
         images_to_tensor(np.zeros((2, 3)))
     with pytest.raises(TypeError, match="images"):
         images_to_tensor(np.zeros((2, 3, 3), dtype=bool))
+
+
+@pytest.mark.parametrize(
+    ("images", "error", "match"),
+    [
+        (None, TypeError, "images must be an array"),
+        ("abc", TypeError, "images must be an array"),
+        (np.array([[["a"]]]), TypeError, "images must hold real numbers"),
+        (np.empty((1, 2, 2), dtype=object), TypeError, "images must hold real numbers"),
+        ([[[1.0, 2.0]], [[1.0]]], ValueError, "images must be a rectangular array"),
+        (np.full((1, 2, 2), np.nan), ValueError, "images contain NaN"),
+        (torch.full((1, 2, 2), float("inf")), ValueError, "images contain NaN"),
+        (np.full((1, 2, 2), 1e300), ValueError, "beyond float32's range"),
+    ],
+)
+def test_images_to_tensor_rejects_bad_input(images, error, match):
+    with pytest.raises(error, match=match):
+        images_to_tensor(images)
+
+
+def test_images_to_tensor_takes_nested_lists_and_empty_batches():
+    assert torch.equal(images_to_tensor([[[0, 1]]]), torch.tensor([[[[0.0, 1.0]]]]))
+    assert images_to_tensor(np.zeros((0, 4, 4), dtype=np.uint8)).shape == (0, 1, 4, 4)
 
 
 def test_fit_learns_digits_and_is_deterministic():
@@ -109,6 +132,15 @@ def test_custom_task_and_regression_loss():
          ValueError, "validation_data y"),
         ({"loss": nn.functional.cross_entropy, "task": lambda m, x, y: {}}, ValueError, "either"),
         ({"model": "cnn"}, TypeError, "model"),
+        ({"device": "bogus"}, ValueError, "device must name a torch device"),
+        ({"device": 0}, TypeError, "device must be a str"),
+        ({"device": "cpu:x"}, ValueError, "device"),
+        ({"loss": "mse"}, TypeError, "loss must be callable"),
+        ({"task": 3}, TypeError, "task must be callable"),
+        ({"task": lambda m, x, y: m(x)}, TypeError, "task must return a mapping"),
+        ({"task": lambda m, x, y: {"output": m(x)}}, TypeError, r"keys \['output'\]"),
+        ({"progress": "no"}, TypeError, "progress"),
+        ({"X": [], "y": None}, ValueError, "data holds no batches"),
     ],
 )
 def test_fit_rejects_bad_input(kwargs, error, match):
@@ -124,6 +156,66 @@ def test_evaluate_rejects_bad_input():
         evaluate(_model(), torch.zeros(4, 1, 8, 8), torch.zeros(3, dtype=torch.long))
     with pytest.raises(TypeError, match="model"):
         evaluate(None, torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+    X, y = torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match="device must name"):
+        evaluate(_model(), X, y, device="bogus")
+    with pytest.raises(ValueError, match="either"):
+        evaluate(_model(), X, y, loss=nn.functional.cross_entropy, task=lambda m, x, y: {})
+    with pytest.raises(TypeError, match="task must be callable"):
+        evaluate(_model(), X, y, task="t")
+    with pytest.raises(TypeError, match="task must return a mapping"):
+        evaluate(_model(), X, y, task=lambda m, x, y: None)
+    with pytest.raises(ValueError, match="data holds no batches"):
+        evaluate(_model(), [])
+    # a task without (n, k) outputs gets the loss only, not an accuracy
+    assert set(evaluate(_model(), X, y, task=lambda m, x, y: {"loss": m(x).sum()})) == {"loss"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_fit_names_an_unavailable_device():
+    with pytest.raises(ValueError, match="device='cuda': cuda is not available"):
+        fit(_model(), torch.zeros(8, 1, 8, 8), torch.zeros(8, dtype=torch.long), device="cuda",
+            progress=False)
+
+
+def test_float64_data_are_cast_to_the_model_dtype():
+    """Floating inputs and real targets train a float32 model as float32 data do (the cast is
+    per batch, so the result is exactly that of converting first); labels stay integers."""
+    X, y = _digits(32)
+    a, b = _model(), _model()
+    fit(a, X.double(), y, epochs=1, progress=False)
+    fit(b, X, y, epochs=1, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                 b.state_dict().values(), strict=True))
+    assert evaluate(a, X.double(), y) == evaluate(a, X, y)
+    linear = nn.Linear(3, 1)
+    target = torch.randn(16, 1, dtype=torch.float64)
+    fit(linear, torch.randn(16, 3, dtype=torch.float64), target, loss=nn.functional.mse_loss,
+        epochs=1, progress=False)
+    assert linear.weight.dtype == torch.float32
+
+
+def test_history_and_supervised_task_name_bad_arguments():
+    from lightvision.training import History, supervised_task
+
+    with pytest.raises(ValueError, match="history is empty"):
+        History().last("loss")
+    with pytest.raises(KeyError, match=r"no 'acc' in the history; known: \['loss'\]"):
+        History(epochs=[{"loss": 1.0}]).last("acc")
+    with pytest.raises(TypeError, match="loss must be callable"):
+        supervised_task("mse")
+
+
+def test_as_batches_rejects_bad_settings():
+    X = torch.zeros(4, 2)
+    for kwargs, error, match in [({"batch_size": 0}, ValueError, "batch_size"),
+                                 ({"batch_size": 1.5}, TypeError, "batch_size"),
+                                 ({"shuffle": 1}, TypeError, "shuffle"),
+                                 ({"generator": 0}, TypeError, "generator"),
+                                 ({"labelled": "yes"}, TypeError, "labelled"),
+                                 ({"name": 3}, TypeError, "name")]:
+        with pytest.raises(error, match=match):
+            as_batches(X, **kwargs)
 
 
 def test_fit_and_evaluate_take_loaders_and_iterables_of_batches():
@@ -175,3 +267,29 @@ def test_fit_trains_unlabelled_data_with_a_task_and_seeds_like_scikit_learn():
     fit(_model(), *_digits(64), epochs=1, progress=False, random_state=None)
     fit(_model(), *_digits(64), epochs=1, progress=False,
         random_state=np.random.default_rng(0))
+
+
+def test_numpy_integer_batch_sizes_work_as_ints():
+    X, y = _digits(24)
+    a = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    b = copy.deepcopy(a)
+    fit(a, X, y, epochs=1, batch_size=np.int64(8), progress=False)
+    fit(b, X, y, epochs=1, batch_size=8, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                 b.state_dict().values(), strict=True))
+    assert evaluate(a, X, y, batch_size=np.int32(8)) == evaluate(a, X, y, batch_size=8)
+    assert [len(x) for x, _ in as_batches((X, y), batch_size=np.int64(10))] == [10, 10, 4]
+
+
+def test_divergence_names_the_epoch_step_and_what_to_change_before_the_step():
+    X, y = _digits(24)
+    model = _model()
+    with pytest.raises(FloatingPointError, match=r"^training diverged at epoch 1, step 2 "
+                                                 r"\(loss nan\): lower lr, or check X / y for "
+                                                 r"huge values$"):
+        fit(model, X, y, epochs=1, batch_size=8, lr=1e30, progress=False)
+    # the first step made the weights huge; the second, whose loss is NaN, changed nothing
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with pytest.raises(FloatingPointError, match=r"step 1 .*check data for huge values"):
+        fit(nn.Linear(3, 1), [(torch.randn(4, 3), torch.full((4, 1), 1e30))],
+            loss=nn.functional.mse_loss, epochs=1, progress=False)

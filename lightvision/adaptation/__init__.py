@@ -20,22 +20,38 @@ from typing import Any
 
 import torch
 
-from .._checks import check_model, check_real, torch_seed
+from .._checks import check_int, check_model, check_real, torch_seed
 from ..registry import LOSSES
 from ..training import check_data, fit
+from ..training.loop import _floating_dtype
 
 __all__ = ["DomainAdaptationTask", "fit_domain_adaptation"]
 
 
 def _regression_loss(output: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
-    """MSE of ``output`` (n, k) against ``y`` of the same shape (or (n,) when k == 1)."""
+    """MSE of ``output`` (n, k) against ``y`` of the same shape (or (n,) when k == 1); errors
+    name ``name``, the argument the targets came from."""
     if y.shape != output.shape:
         if y.ndim == 1 and output.shape == (len(y), 1):
             y = y[:, None]
         else:
-            raise ValueError(f"{name} targets of shape {tuple(y.shape)} do not match the model "
-                             f"output of shape {tuple(output.shape)}")
+            raise ValueError(f"{name} has targets of shape {tuple(y.shape[1:])} per sample, "
+                             f"but the model outputs {tuple(output.shape[1:])} per sample: "
+                             "expected (n, k) like the output, or (n,) for one output")
     return torch.nn.functional.mse_loss(output, y.to(output.dtype))
+
+
+def _check_square(y: torch.Tensor, dtype: torch.dtype | None, name: str) -> None:
+    """``ValueError`` naming ``name`` when ``y`` holds values whose square overflows ``dtype``
+    (the model's floating dtype): the MSE of such targets is infinite from the first step."""
+    if dtype is None or not y.numel():
+        return
+    limit = torch.finfo(dtype).max ** 0.5
+    largest = float(y.abs().max())
+    if largest > limit:
+        raise ValueError(f"{name} holds values up to {largest:g}, whose squared errors overflow "
+                         f"the model's {dtype} (|{name}| must stay below {limit:.4g}): rescale "
+                         "the targets")
 
 
 class DomainAdaptationTask:
@@ -133,6 +149,7 @@ class DomainAdaptationTask:
         else:
             self.generator.manual_seed(seed)
         self._checked = False
+        self._source_names = ("X", "y")  # fit's arguments; fit_domain_adaptation's own
 
     def _check_batch(self, model: Any, x: torch.Tensor) -> None:
         check_model(model)
@@ -142,13 +159,14 @@ class DomainAdaptationTask:
                                 f"lightvision.models.Classifier), got {type(model).__name__}")
         if tuple(x.shape[1:]) != tuple(self.target_X.shape[1:]):
             raise ValueError(
-                f"source batch of shape {tuple(x.shape)} and target_X of shape "
+                f"{self._source_names[0]} of shape {tuple(x.shape)} and target_X of shape "
                 f"{tuple(self.target_X.shape)} differ after the first axis (channels and "
-                f"window length must match)")
+                "window length must match)")
         self._checked = True
 
     def sample(self, n: int) -> torch.Tensor:
         """Indices of a target batch of ``n`` samples (drawn with this task's generator)."""
+        n = check_int(n, "n")
         n_t = len(self.target_X)
         if n <= n_t:
             return torch.randperm(n_t, generator=self.generator)[:n]
@@ -156,10 +174,13 @@ class DomainAdaptationTask:
 
     def __call__(self, model: torch.nn.Module, x: torch.Tensor,
                  y: torch.Tensor) -> dict[str, torch.Tensor]:
+        if y is None:
+            raise ValueError("domain adaptation needs labelled source batches (x, y); got a "
+                             "batch without targets")
         if not self._checked:
             self._check_batch(model, x)
         idx = self.sample(len(x))
-        x_t = self.target_X[idx].to(x.device)
+        x_t = self.target_X[idx].to(x.device, x.dtype)  # fit casts x to the model's dtype
         y_t = self.target_y[idx].to(x.device)
         if self.streams == "separate":  # two streams, shared weights, own BN statistics
             h_s, h_t = model.forward_features(x), model.forward_features(x_t)
@@ -167,8 +188,8 @@ class DomainAdaptationTask:
             h = model.forward_features(torch.cat([x, x_t]))
             h_s, h_t = h[: len(x)], h[len(x):]
         output = model.forward_head(h_s)
-        task_loss = _regression_loss(output, y, "source")
-        target_loss = _regression_loss(model.forward_head(h_t), y_t, "target")
+        task_loss = _regression_loss(output, y, self._source_names[1])
+        target_loss = _regression_loss(model.forward_head(h_t), y_t, "target_y")
         disc = LOSSES.get(self.discrepancy).obj(h_s, h_t)
         return {"loss": task_loss + target_loss + self.lam * disc, "output": output,
                 "task_loss": task_loss, "target_loss": target_loss, "discrepancy": disc}
@@ -192,11 +213,22 @@ def fit_domain_adaptation(
     is one pass over the source data, each source batch paired with a target batch of the same
     size). ``fit_kwargs`` go to ``fit`` (``epochs``, ``batch_size``, ``lr``, ``random_state``,
     ...); the target-batch generator is seeded with ``fit``'s ``random_state`` (default 0).
-    ``loss`` and ``task`` are not accepted.
+    ``loss`` and ``task`` are not accepted. Before training, ``source_X`` must match
+    ``target_X`` after the first axis, and ``source_y`` / ``target_y`` must stay below the
+    square root of the model's largest float (about 1.8e19 for float32): a ``ValueError``
+    naming the argument otherwise.
     """
     for key in ("loss", "task"):
         if key in fit_kwargs:
             raise TypeError(f"fit_domain_adaptation() sets the task itself; got {key}=")
+    source_X, source_y = check_data(source_X, source_y, prefix="source_")
+    if not source_y.is_floating_point():
+        raise TypeError(f"source_y must hold real targets, got {source_y.dtype}")
     task = DomainAdaptationTask(target_X, target_y, discrepancy=discrepancy, lam=lam,
                                 streams=streams, random_state=fit_kwargs.get("random_state", 0))
+    task._source_names = ("source_X", "source_y")
+    task._check_batch(model, source_X)  # the source and target shapes, before training
+    dtype = _floating_dtype(model)
+    _check_square(source_y, dtype, "source_y")
+    _check_square(task.target_y, dtype, "target_y")
     return fit(model, source_X, source_y, task=task, **fit_kwargs)

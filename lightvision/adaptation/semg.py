@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_int, check_real, resolve_seed
+from .._checks import check_int, check_real, is_integer, resolve_seed
+from .._rng import seeded
+from ..datasets import SEMGRecordings
 from ..models.semg import ANGLE_SCALE, SEMGNet, kinematics_scores, predict_angles
 from ..training import fit
 from . import fit_domain_adaptation
@@ -60,6 +62,8 @@ def semg_split(
     Returns ``{"train": (X, y), "test": (X, y)}`` with X float32 (n, C, L) and y the angle in
     degrees at each window's last sample (:meth:`SEMGRecordings.windows`).
     """
+    _check_recordings(recordings)
+    subject = _check_subject(recordings, subject, "subject")
     fs = recordings.fs
     n = recordings.emg.shape[-1]
     X, y, _ = recordings.windows(subject, window_ms=window_ms, step_ms=step_ms)
@@ -79,6 +83,20 @@ def semg_split(
                          f"{'training' if not train.any() else 'test'} window (train_s="
                          f"{train_s}, test_s={test_s}, window_ms={window_ms})")
     return {"train": (X[train], y[train]), "test": (X[test], y[test])}
+
+
+def _check_recordings(recordings: Any) -> None:
+    if not isinstance(recordings, SEMGRecordings):
+        raise TypeError(f"recordings must be a lightvision.datasets.SEMGRecordings (e.g. from "
+                        f"make_semg), got {type(recordings).__name__}")
+
+
+def _check_subject(recordings: SEMGRecordings, subject: Any, name: str) -> int:
+    subject = check_int(subject, name, minimum=0)
+    if subject >= len(recordings.emg):
+        raise ValueError(f"{name} must be a subject index in [0, {len(recordings.emg)}), got "
+                         f"{subject}")
+    return subject
 
 
 def _targets(y: np.ndarray) -> torch.Tensor:
@@ -137,8 +155,8 @@ def run_semg_method(
     model_kwargs : extra arguments of :class:`SEMGNet` (``in_channels``, ``window`` and ``fs``
         come from the recordings).
     random_state : seed of the initialisation and of the batches (an int, None for fresh
-        entropy, or a numpy ``RandomState`` / ``Generator`` an int seed is drawn from); torch's
-        global random state is left as it was.
+        entropy, or a numpy ``RandomState`` / ``Generator`` an int seed is drawn from); the caller's
+        random streams (torch's CPU and CUDA generators) are left as they were.
 
     Returns
     -------
@@ -148,18 +166,34 @@ def run_semg_method(
     """
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    sources = [sources] if isinstance(sources, int | np.integer) else list(sources)
-    if not sources or any(isinstance(s, bool) or not isinstance(s, int | np.integer)
-                          for s in sources):
+    _check_recordings(recordings)
+    if is_integer(sources):
+        sources = [sources]
+    elif isinstance(sources, Sequence | np.ndarray) and not isinstance(sources, str):
+        sources = list(sources)
+    else:
+        raise TypeError(f"sources must be a subject index or a sequence of them, got "
+                        f"{type(sources).__name__}")
+    if not sources or not all(is_integer(s) for s in sources):
         raise ValueError(f"sources must be a subject index or a non-empty sequence of them, "
                          f"got {sources!r}")
-    check_int(target, "target", minimum=0)
+    sources = [_check_subject(recordings, s, f"sources[{i}]") for i, s in enumerate(sources)]
+    target = _check_subject(recordings, target, "target")
     if target in sources:
         raise ValueError(f"the target subject {target} is also a source ({sources})")
     check_int(epochs, "epochs")
     check_int(target_epochs, "target_epochs")
+    check_real(target_s, "target_s")
+    if fine_tune_lr is not None:
+        check_real(fine_tune_lr, "fine_tune_lr")
+    check_real(lam, "lam", strict=False)
+    if not isinstance(streams, str) or streams not in ("separate", "joint"):
+        raise ValueError(f"streams must be 'separate' or 'joint', got {streams!r}")
+    if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
+        raise TypeError(f"model_kwargs must be a mapping or None, got "
+                        f"{type(model_kwargs).__name__}")
     split = {"window_ms": window_ms, "step_ms": step_ms, "test_s": test_s}
-    parts = [semg_split(recordings, int(s), **split) for s in sources]
+    parts = [semg_split(recordings, s, **split) for s in sources]
     Xs = np.concatenate([p["train"][0] for p in parts])
     ys = np.concatenate([p["train"][1] for p in parts])
     Xs_test = np.concatenate([p["test"][0] for p in parts])
@@ -171,8 +205,7 @@ def run_semg_method(
     kwargs = {"in_channels": recordings.emg.shape[1], "window": Xs.shape[-1],
               "fs": float(recordings.fs), **dict(model_kwargs or {})}
     seed = resolve_seed(random_state)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = SEMGNet(**kwargs)
     common = {"batch_size": batch_size, "weight_decay": weight_decay,
               "random_state": seed, "progress": False}

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .._checks import check_bool, check_model, torch_seed
+from .._rng import seeded
 from ..registry import COMPRESSION_REGISTRIES
 
 __all__ = [
@@ -247,9 +248,7 @@ class CompressionMethod(abc.ABC):
         before = _costs(target, inputs, latency)
         seed = torch_seed(getattr(self, "random_state", None))
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded(seed):
             compressed, details = self._compress(target, inputs, batches)
         seconds = time.perf_counter() - start
         after = _costs(compressed, inputs, latency)

@@ -17,6 +17,8 @@ References
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._checks import check_int, check_real
@@ -26,6 +28,7 @@ __all__ = ["coral_loss", "mmd_loss"]
 
 
 def _check_pair(source: object, target: object, min_rows: int) -> tuple[torch.Tensor, ...]:
+    """Types and shapes only: values are checked once, on the result (:func:`_finite`)."""
     for name, x in (("source", source), ("target", target)):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
@@ -36,12 +39,41 @@ def _check_pair(source: object, target: object, min_rows: int) -> tuple[torch.Te
         if x.shape[0] < min_rows or x.shape[1] < 1:
             raise ValueError(f"{name} must have at least {min_rows} row(s) and 1 column, "
                              f"got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
     if source.shape[1] != target.shape[1]:
         raise ValueError(f"source and target must have the same number of features, got "
                          f"{source.shape[1]} and {target.shape[1]}")
-    return source, target
+    if source.device != target.device:
+        raise ValueError(f"source and target must be on the same device, got {source.device} "
+                         f"and {target.device}")
+    dtype = torch.promote_types(source.dtype, target.dtype)
+    return source.to(dtype), target.to(dtype)
+
+
+def _exponent(*zs: torch.Tensor) -> torch.Tensor:
+    """``floor(log2(max |z|))`` over ``zs`` (a detached scalar tensor, >= that of the dtype's
+    smallest normal number): features are divided by ``2 ** exponent``.
+
+    Dividing by a power of two is exact in floating point, so the scaled features give bit
+    for bit the values of the unscaled computation wherever that one does not overflow or
+    underflow, and stay in range where it would (features of 1e30 squared overflow
+    float32)."""
+    peak = torch.stack([z.detach().abs().amax() for z in zs]).amax()
+    return torch.floor(torch.log2(peak.clamp_min(torch.finfo(peak.dtype).tiny)))
+
+
+def _finite(value: torch.Tensor, source: torch.Tensor, target: torch.Tensor,
+            loss: str) -> torch.Tensor:
+    """``value`` if it is finite; else ``ValueError`` naming the input at fault. Non-finite
+    inputs always make the result non-finite, so one scalar check covers them."""
+    if bool(torch.isfinite(value)):
+        return value
+    for name, x in (("source", source), ("target", target)):
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    hint = "" if value.dtype == torch.float64 else " or compute in float64"
+    raise ValueError(f"{loss} of these features overflows {value.dtype} (features up to "
+                     f"{float(torch.cat([source, target]).detach().abs().max()):.3g}): scale "
+                     f"them down{hint}")
 
 
 @LOSSES.register(name="mmd", tags={"domain_adaptation", "discrepancy"},
@@ -76,7 +108,10 @@ def mmd_loss(
 
     Returns
     -------
-    Scalar tensor, differentiable with respect to both inputs.
+    Scalar tensor (of the promoted dtype of the inputs), differentiable with respect to both.
+    Distances are computed on the features divided by a power of two near their largest
+    magnitude: exact where the direct computation is in range, and finite for features whose
+    squares overflow (1e30 in float32). Non-finite features raise ``ValueError``.
 
     Examples
     --------
@@ -99,19 +134,30 @@ def mmd_loss(
     check_int(kernel_num, "kernel_num")
     if bandwidth is not None:
         bandwidth = check_real(bandwidth, "bandwidth")
+    try:
+        factors = [kernel_mul ** (i - kernel_num // 2) for i in range(kernel_num)]
+    except OverflowError:
+        raise ValueError(f"kernel_mul ** (kernel_num // 2) overflows (kernel_mul={kernel_mul}, "
+                         f"kernel_num={kernel_num})") from None
     n_s = source.shape[0]
     z = torch.cat([source, target])
+    exponent = _exponent(z)
+    z = z / torch.exp2(exponent)  # distances in units of 4**exponent: in range
     sq = (z * z).sum(dim=1)
     dist = (sq[:, None] + sq[None, :] - 2.0 * z @ z.T).clamp_min(0.0)  # (n, n) squared
+    tiny = torch.finfo(z.dtype).tiny
     if bandwidth is None:
         n = z.shape[0]
-        mean = dist.detach().sum() / (n * n - n)
-        bandwidth = mean.clamp_min(torch.finfo(z.dtype).tiny)
-    kernel = sum(torch.exp(-dist / (bandwidth * kernel_mul ** (i - kernel_num // 2)))
-                 for i in range(kernel_num))
+        width = dist.detach().sum() / (n * n - n)  # n >= 2
+    else:
+        # bandwidth / 4**exponent, exactly, even where bandwidth or 4**exponent overflows
+        mantissa, power = math.frexp(bandwidth)
+        width = 2.0 * mantissa * torch.exp2(power - 1 - 2.0 * exponent)
+    # a width that underflows to 0 leaves the diagonal at exp(-0/tiny) = 1, the rest at 0
+    kernel = sum(torch.exp(-dist / (width * f).clamp_min(tiny)) for f in factors)
     mmd = (kernel[:n_s, :n_s].mean() + kernel[n_s:, n_s:].mean()
            - 2.0 * kernel[:n_s, n_s:].mean())
-    return mmd.clamp_min(0.0)
+    return _finite(mmd.clamp_min(0.0), source, target, "mmd_loss")
 
 
 @LOSSES.register(name="coral", tags={"domain_adaptation", "discrepancy"},
@@ -129,7 +175,11 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Returns
     -------
-    Scalar tensor, differentiable with respect to both inputs.
+    Scalar tensor (of the promoted dtype of the inputs), differentiable with respect to both.
+    The covariances are computed on the features divided by a power of two near their
+    largest magnitude (exact where the direct computation is in range). Non-finite features,
+    and a loss beyond the dtype's range (features of 1e30 in float32: about 1e120), raise
+    ``ValueError``.
 
     Examples
     --------
@@ -147,10 +197,13 @@ def coral_loss(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
        ECCV 2016 Workshops.
     """
     source, target = _check_pair(source, target, 2)
+    s = torch.exp2(_exponent(source, target))  # exact power-of-two scaling
 
-    def cov(x: torch.Tensor) -> torch.Tensor:
+    def cov(x: torch.Tensor) -> torch.Tensor:  # in units of s**2
+        x = x / s
         x = x - x.mean(dim=0, keepdim=True)
         return x.T @ x / (x.shape[0] - 1)
 
     d = source.shape[1]
-    return ((cov(source) - cov(target)) ** 2).sum() / (4.0 * d * d)
+    diff = (cov(source) - cov(target)) * s * s
+    return _finite((diff ** 2).sum() / (4.0 * d * d), source, target, "coral_loss")

@@ -27,20 +27,39 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._checks import check_bool, check_int
+
 __all__ = ["Batches", "as_batches", "check_data", "images_to_tensor"]
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Images (n, H, W) or (n, H, W, C) -> float32 tensor (n, C, H, W).
 
-    uint8 images are scaled to [0, 1]; other dtypes are converted unchanged. The input is not
-    modified.
+    ``images``: a numpy array, a tensor or a nested sequence of real numbers, finite and within
+    float32's range. uint8 images are scaled to [0, 1]; other dtypes are converted unchanged.
+    The input is not modified.
     """
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if images is None or isinstance(images, str | bytes | dict):
+        raise TypeError(f"images must be an array or tensor of shape (n, H, W) or "
+                        f"(n, H, W, C), got {type(images).__name__}")
+    if not isinstance(images, torch.Tensor):
+        try:
+            images = np.asarray(images)
+        except ValueError as error:  # ragged nested sequences
+            raise ValueError(f"images must be a rectangular array: {error}") from None
+        if images.dtype.kind not in "biufc":
+            raise TypeError(f"images must hold real numbers, got dtype {images.dtype}")
+    x = torch.as_tensor(images)
     if x.ndim not in (3, 4):
         raise ValueError(f"images must have shape (n, H, W) or (n, H, W, C), got {tuple(x.shape)}")
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"images must be real numbers, got {x.dtype}")
+    if x.is_floating_point() and x.numel():
+        if not torch.isfinite(x).all():
+            raise ValueError("images contain NaN or infinite values")
+        if x.dtype == torch.float64 and float(x.abs().max()) > torch.finfo(torch.float32).max:
+            raise ValueError(f"images hold values up to {float(x.abs().max()):g}, beyond "
+                             "float32's range")
     scale = 255.0 if x.dtype == torch.uint8 else 1.0
     x = x.to(torch.float32) / scale
     return x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
@@ -184,6 +203,15 @@ def as_batches(data: Any, *, name: str = "data", labelled: bool | None = None,
     labelled : True: targets required; False: targets dropped; None: as given.
     batch_size, shuffle, generator : how whole tensors are batched (a loader keeps its own).
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if labelled is not None:
+        check_bool(labelled, "labelled")
+    batch_size = check_int(batch_size, "batch_size")  # a plain int: torch's split needs one
+    check_bool(shuffle, "shuffle")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got "
+                        f"{type(generator).__name__}")
     if data is None:
         raise TypeError(f"{name} is missing: pass a tuple (X, y), an array or tensor X, a "
                         "DataLoader or an iterable of batches")

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_int, check_model, check_real, resolve_seed
+from .._checks import check_bool, check_int, check_model, check_real, resolve_seed
+from .._rng import seeded
 from .data import Batches, as_batches, check_data
 
 __all__ = ["History", "Task", "evaluate", "fit", "supervised_task"]
@@ -34,17 +35,28 @@ class History:
 
     def last(self, key: str) -> float:
         """Value of ``key`` in the last epoch."""
+        if not self.epochs:
+            raise ValueError("the history is empty: fit has not completed an epoch")
+        if key not in self.epochs[-1]:
+            raise KeyError(f"no {key!r} in the history; known: {sorted(self.epochs[-1])}")
         return self.epochs[-1][key]
 
 
 def supervised_task(loss: LossFn) -> Task:
     """The plain supervised task: ``output = model(x)``, ``loss = loss(output, y)``."""
+    if not callable(loss):
+        raise TypeError(f"loss must be callable, got {type(loss).__name__}")
 
     def task(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         output = model(x)
         return {"loss": loss(output, y), "output": output}
 
     return task
+
+
+def _check_callable(value: Any, name: str) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {type(value).__name__}")
 
 
 def _default_loss(y: torch.Tensor) -> LossFn:
@@ -94,6 +106,53 @@ def _batches(X: Any, y: Any, name: str, batch_size: int, **kwargs: Any) -> Batch
     return Batches(None, name=name, labelled=True, X=X, y=y, batch_size=batch_size, **kwargs)
 
 
+def _check_device(device: Any) -> torch.device:
+    """``device`` as a ``torch.device`` if it names one that this torch can use."""
+    if not isinstance(device, str | torch.device):
+        raise TypeError(f"device must be a str or a torch.device, got {type(device).__name__}")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must name a torch device ('cpu', 'cuda', 'cuda:1', ...), "
+                         f"got {device!r}") from None
+    if device.type == "cpu":
+        return device
+    module = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu, a plugin's
+    if not callable(getattr(module, "is_available", None)) or not module.is_available():
+        raise ValueError(f"device={str(device)!r}: {device.type} is not available in this "
+                         f"torch ({torch.__version__})")
+    if device.index is not None and device.index >= module.device_count():
+        raise ValueError(f"device={str(device)!r}: there are {module.device_count()} "
+                         f"{device.type} device(s)")
+    return device
+
+
+def _floating_dtype(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the model's first floating-point parameter or buffer (None: none)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
+def _to(x: torch.Tensor, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
+    """``x`` on ``device``, floating-point values cast to ``dtype`` (integer labels kept)."""
+    if dtype is not None and x.is_floating_point():
+        return x.to(device, dtype)
+    return x.to(device)
+
+
+def _check_output(out: Any) -> Mapping[str, Any]:
+    """``out`` if it is what a task returns: a mapping with a one-element tensor ``"loss"``."""
+    if not isinstance(out, Mapping) or not isinstance(out.get("loss"), torch.Tensor) \
+            or out["loss"].numel() != 1:
+        got = (f"a mapping with keys {sorted(map(str, out))}" if isinstance(out, Mapping)
+               else type(out).__name__)
+        raise TypeError(f"task must return a mapping with a scalar tensor 'loss' (and "
+                        f"'output'), got {got}")
+    return out
+
+
 def _is_pair(data: Any) -> bool:
     return isinstance(data, tuple | list) and len(data) == 2 and all(
         hasattr(part, "shape") and hasattr(part, "dtype") for part in data)
@@ -120,8 +179,9 @@ def fit(
     """Train ``model`` in place with mini-batches; return the :class:`History`.
 
     Deterministic on CPU for a given ``random_state`` (batch order, dropout and any other
-    torch randomness inside the loop), without disturbing the caller's global RNG state. The
-    model's train/eval mode is restored afterwards.
+    torch randomness inside the loop), without disturbing the caller's random streams (torch's
+    CPU and CUDA generators: :func:`lightvision._rng.seeded`). The model's train/eval mode is
+    restored afterwards.
 
     Parameters
     ----------
@@ -142,19 +202,31 @@ def fit(
         every epoch.
     random_state : seed of everything random inside the loop: an int, None (fresh entropy),
         or a numpy ``RandomState`` / ``Generator`` an int seed is drawn from.
-    device : where to train; batches are moved there one at a time.
+    device : where to train ("cpu", "cuda", a ``torch.device``); the model is moved there and
+        the batches one at a time. Floating-point inputs and targets are cast to the model's
+        floating dtype on the way (float64 data train a float32 model); integer labels are
+        kept.
     progress : show a tqdm progress bar over epochs.
+
+    Raises
+    ------
+    FloatingPointError when a step's loss is NaN or infinite (training diverged: lower
+    ``lr``, or look for huge values in the data), before that step changes the weights.
     """
     check_model(model)
-    check_int(epochs, "epochs")
-    check_int(batch_size, "batch_size")
-    check_real(lr, "lr")
-    check_real(weight_decay, "weight_decay", strict=False)
+    device = _check_device(device)
+    check_bool(progress, "progress")
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")  # plain ints (torch's split needs one)
+    lr = check_real(lr, "lr")
+    weight_decay = check_real(weight_decay, "weight_decay", strict=False)
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     seed = resolve_seed(random_state)
     if task is not None and loss is not None:
         raise ValueError("pass either loss or task, not both")
+    _check_callable(loss, "loss")
+    _check_callable(task, "task")
     generator = torch.Generator().manual_seed(seed)
     batches = _batches(X, y, "data", batch_size, shuffle=True, generator=generator)
     if validation_data is not None:
@@ -196,11 +268,12 @@ def fit(
     from tqdm.auto import tqdm
 
     history = History()
+    data_names = "X / y" if y is not None else "data"
     was_training = model.training
     model.to(device)
+    dtype = _floating_dtype(model)
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
         try:
             for epoch in bar:
@@ -208,10 +281,15 @@ def fit(
                 model.train()
                 sums: dict[str, float] = {}
                 seen = 0
-                for xb, yb in batches:
-                    xb = xb.to(device)
-                    yb = yb if yb is None else yb.to(device)
-                    out = task(model, xb, yb)
+                for step, (xb, yb) in enumerate(batches, 1):
+                    xb = _to(xb, device, dtype)
+                    yb = yb if yb is None else _to(yb, device, dtype)
+                    out = _check_output(task(model, xb, yb))
+                    loss_value = float(out["loss"].detach())
+                    if not math.isfinite(loss_value):  # before the step: the weights stay finite
+                        raise FloatingPointError(
+                            f"training diverged at epoch {epoch + 1}, step {step} (loss "
+                            f"{loss_value}): lower lr, or check {data_names} for huge values")
                     opt.zero_grad(set_to_none=True)
                     out["loss"].backward()
                     opt.step()
@@ -223,13 +301,10 @@ def fit(
                             continue
                         if value.numel() == 1:
                             sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(xb)
+                if not seen:
+                    raise ValueError(f"{batches.name} holds no batches")
                 record = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
                 record.update({k: v / seen for k, v in sums.items()})
-                if not math.isfinite(record["loss"]):
-                    raise FloatingPointError(
-                        f"training diverged at epoch {epoch + 1} (loss {record['loss']}); "
-                        "lower lr or check the data"
-                    )
                 if validation_data is not None:
                     metrics = evaluate(model, validation_data, task=val_task, device=device)
                     record.update({f"val_{k}": v for k, v in metrics.items()})
@@ -257,27 +332,38 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean loss over the data in eval mode, plus ``accuracy`` and ``error`` (= 1 -
     accuracy) for integer labels. ``X, y`` as for :func:`fit` (``y`` None: ``X`` is data in
-    any accepted form). The model's train/eval mode is restored afterwards."""
+    any accepted form), cast to the model's floating dtype as in :func:`fit`. The model's
+    train/eval mode is restored afterwards."""
     check_model(model)
-    check_int(batch_size, "batch_size")
+    device = _check_device(device)
+    batch_size = check_int(batch_size, "batch_size")
+    if task is not None and loss is not None:
+        raise ValueError("pass either loss or task, not both")
+    _check_callable(loss, "loss")
+    _check_callable(task, "task")
     batches = _batches(X, y, "data", batch_size)
     if task is None:
         task = _default_task(model, loss, batches, "y" if y is not None else "data")
     was_training = model.training
     model.eval()
+    dtype = _floating_dtype(model)
     total_loss, correct, seen, classify = 0.0, 0, 0, True
     try:
         for xb, yb in batches:
-            xb = xb.to(device)
-            yb = yb if yb is None else yb.to(device)
-            out = task(model, xb, yb)
+            xb = _to(xb, device, dtype)
+            yb = yb if yb is None else _to(yb, device, dtype)
+            out = _check_output(task(model, xb, yb))
             total_loss += float(out["loss"]) * len(xb)
             seen += len(xb)
-            classify = classify and yb is not None and not yb.is_floating_point()
+            output = out.get("output")
+            classify = (classify and yb is not None and not yb.is_floating_point()
+                        and isinstance(output, torch.Tensor) and output.ndim >= 2)
             if classify:
                 correct += int((out["output"].argmax(dim=1) == yb).sum())
     finally:
         model.train(was_training)
+    if not seen:
+        raise ValueError(f"{batches.name} holds no batches")
     result = {"loss": total_loss / seen}
     if classify:
         result["accuracy"] = correct / seen

@@ -7,6 +7,8 @@ inputs), ``min_rows`` (the smallest batch it takes) and ``zero_on_equal`` (wheth
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -81,3 +83,28 @@ def test_shapes_and_values_checked(entry):
         _loss(entry, a.long(), b.long())
     with pytest.raises(ValueError):
         _loss(entry, a[: entry.meta["min_rows"] - 1], b)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_huge_features_give_a_finite_value_or_a_named_error(entry):
+    """float32 features of about 1e30 (their squares overflow): a finite loss, or a
+    ``ValueError`` saying that the loss itself overflows; never a silent NaN or inf."""
+    a, b = (t.float() * 1e30 for t in _pair(entry))
+    try:
+        value = _loss(entry, a, b)
+    except ValueError as error:
+        assert "overflows" in str(error), error
+    else:
+        assert torch.isfinite(value), value
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+@pytest.mark.parametrize("bad", [float("inf"), -float("inf"), float("nan")])
+def test_one_non_finite_value_is_named(entry, bad):
+    """A single NaN or inf in either input raises a ``ValueError`` naming that argument."""
+    first, second = list(inspect.signature(entry.obj).parameters)[:2]
+    a, b = _pair(entry)
+    for name, (x, y) in ((first, (a.clone(), b)), (second, (a, b.clone()))):
+        (x if name == first else y)[-1, -1] = bad
+        with pytest.raises(ValueError, match=f"{name} contains NaN or infinite"):
+            _loss(entry, x, y)
