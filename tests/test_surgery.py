@@ -271,3 +271,202 @@ def test_clear_errors():
     with pytest.raises(TypeError, match="example_inputs"):
         channel_groups(model, [x])
     assert prune_channels(model, {"c2": [0, 2]}, x).c2.out_channels == 2
+
+
+# -- blockers named up front (issue 14, item 2) ----------------------------------------------
+class _PerChannel(nn.Module):
+    """PReLU with one slope per channel, a shared PReLU, a 1-D per-channel scale broadcast
+    onto (N, C) features and a squeeze-and-excitation gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.act1 = nn.Conv2d(3, 6, 3, padding=1), nn.PReLU(6)
+        self.c2, self.act2 = nn.Conv2d(6, 6, 3, padding=1), nn.PReLU()
+        self.se1, self.se2 = nn.Conv2d(6, 2, 1), nn.Conv2d(2, 6, 1)
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 6))
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        y = self.act2(self.c2(self.act1(self.c1(x))))
+        y = y * torch.sigmoid(self.se2(torch.relu(self.se1(y.mean((2, 3), keepdim=True)))))
+        return self.head(y.mean((2, 3)) * self.scale)
+
+
+def test_per_channel_parameters_are_sliced_with_their_group():
+    torch.manual_seed(0)
+    model, x = _PerChannel().eval(), torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        model.act1.weight.uniform_(0.1, 0.9)
+    groups = {g.name: g for g in channel_groups(model, x)}
+    assert ("act1", "param") in groups["c1"].users and groups["c1"].prunable
+    stream = groups["c2"]  # joined with the gate se2 through the broadcast product
+    assert stream.producers == ("c2", "se2") and stream.prunable
+    assert ("", "param") in stream.users  # model.scale
+    pruned = prune_channels(model, {"c1": [1, 4], "c2": [0, 2, 3]}, x)
+    assert pruned.act1.num_parameters == 2 and torch.equal(pruned.act1.weight,
+                                                           model.act1.weight[[1, 4]])
+    assert pruned.act2.num_parameters == 1
+    assert torch.equal(pruned.scale, model.scale[[0, 2, 3]])
+    assert isinstance(pruned.scale, nn.Parameter)
+    assert pruned.se2.out_channels == 3 and pruned.head.in_features == 3
+    full = prune_channels(model, {"c1": range(6), "c2": range(6)}, x)
+    with torch.no_grad():
+        assert torch.equal(full(x), model(x))
+
+
+def test_views_of_parameters_are_sliced_on_their_own_axes():
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c, self.d = nn.Conv2d(1, 4, 1), nn.Conv2d(4, 2, 1)
+            self.gain = nn.Parameter(torch.rand(4, 1, 1))  # per channel
+            self.shift = nn.Parameter(torch.rand(1, 1, 1))  # shared by the channels
+
+        def forward(self, x):
+            y = self.c(x)
+            return self.d(y * self.gain.type_as(y) + self.shift.expand_as(y))
+
+    model, x = Scaled(), torch.randn(2, 1, 4, 4)
+    group = channel_groups(model, x)[0]
+    assert group.prunable and ("", "param") in group.users
+    pruned = prune_channels(model, {"c": [1, 3]}, x)
+    assert torch.equal(pruned.gain, model.gain[[1, 3]]) and pruned.shift.shape == (1, 1, 1)
+
+
+class _Unfollowed(nn.Module):
+    """A per-channel tensor computed from a parameter, and a mean over the channel axis of a
+    map whose height equals its channel count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(1, 4, 3, padding=1)
+        self.log_scale = nn.Parameter(torch.zeros(4))
+        self.c3 = nn.Conv2d(1, 2, 1)
+
+    def forward(self, x):  # x: (N, 1, 4, 4): H == C == 4
+        a = self.c1(x).mean((2, 3)) * self.log_scale.exp()
+        b = self.c3(self.c2(x).mean(1, keepdim=True))
+        return a.sum(1) + b.mean((1, 2, 3))
+
+
+def test_unfollowed_tensors_and_channel_reductions_block_up_front():
+    model, x = _Unfollowed(), torch.randn(2, 1, 4, 4)
+    groups = {g.name: g for g in channel_groups(model, x)}
+    assert not groups["c1"].prunable
+    assert "with a tensor of shape (4,) we do not follow" in groups["c1"].blockers[0]
+    assert groups["c2"].blockers == ("mean (mean_1) over the channel axis",)
+    with pytest.raises(ValueError, match="over the channel axis"):
+        prune_channels(model, {"c2": [0, 1]}, x)
+
+
+class _Checked(nn.Module):
+    """A block that checks its input width in Python (invisible to the traced graph) and a
+    flatten whose size is written as a constant."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.width = 4
+        self.c3, self.fc = nn.Conv2d(4, 3, 1), nn.Linear(3 * 16, 2)
+
+    def forward(self, x):
+        y = self.c2(torch.relu(self.c1(x)))
+        if not isinstance(y, torch.fx.Proxy) and y.shape[1] != self.width:
+            raise ValueError(f"expected {self.width} channels")
+        return self.fc(self.c3(torch.relu(y)).reshape(x.shape[0], 48))
+
+
+def test_code_outside_the_graph_blocks_its_groups_up_front():
+    model, x = _Checked(), torch.randn(2, 1, 4, 4)
+    groups = {g.name: g for g in channel_groups(model, x)}
+    assert groups["c1"].prunable
+    assert groups["c2"].blockers == ("the model fails when its channels are removed "
+                                     "(ValueError: expected 4 channels)",)
+    assert groups["c3"].blockers == ("reshape (reshape) to the fixed size 48 of the channels",)
+    with pytest.raises(ValueError, match="cannot be pruned: .*'c2': the model fails"):
+        prune_channels(model, {"c2": [0, 1]}, x)  # found when the rebuilt model fails
+    before = model(x)
+    with pytest.raises(ValueError, match="the model fails"):
+        prune_channels(model, {"c2": [0, 1]}, x, inplace=True)
+    assert model.c2.out_channels == 4 and torch.equal(model(x), before)  # given back whole
+    assert prune_channels(model, {"c1": [0, 3]}, x).c2.in_channels == 2
+
+
+class _SizeArithmetic(nn.Module):
+    """Arithmetic on sizes (``n * c``) between tensors we follow: the cause of semg_cnn's
+    IndexError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):  # (N, C, L) signals, each channel through the same conv
+        n, c = x.shape[0], x.shape[1]
+        y = torch.relu(self.conv(x.reshape(n * c, 1, -1)))
+        return self.fc(y.mean(2)).reshape(n, c * 2)
+
+
+def test_arithmetic_on_sizes_is_not_a_channel_operation():
+    model, x = _SizeArithmetic(), torch.randn(2, 3, 10)
+    groups = {g.name: g for g in channel_groups(model, x)}
+    assert groups["conv"].prunable and groups["conv"].users[-1] == ("fc", "in")
+    assert prune_channels(model, {"conv": [1, 2]}, x).fc.in_features == 2
+
+
+def test_divisions_of_grouped_convolutions():
+    model, x = _models()["grouped"]
+    groups = {g.name: g for g in channel_groups(model, x)}
+    assert groups["c1"].divisions == 4 and groups["c2"].divisions == 4  # c2 has 4 groups
+    with pytest.raises(ValueError, match=r"4 divisions of 2 consecutive channels.*\[2, 2, 0, 0\]"):
+        prune_channels(model, {"c1": [0, 1, 2, 3]}, x)
+
+    class Thin(nn.Module):  # groups of 2 and of 3 channels on 6: one channel per division
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = nn.Conv2d(2, 6, 1)
+            self.g1, self.g2 = nn.Conv2d(6, 3, 1, groups=3), nn.Conv2d(6, 2, 1, groups=2)
+
+        def forward(self, x):
+            y = self.c1(x)
+            return self.g1(y).sum((1, 2, 3)) + self.g2(y).sum((1, 2, 3))
+
+    group = channel_groups(Thin(), x)[0]
+    assert group.divisions == 6 and group.blockers == (
+        "grouped users need 6 equal divisions of its 6 channels: none can be removed",)
+
+
+def test_chunk_adds_divisions_and_split_blocks():
+    class Halves(nn.Module):
+        def __init__(self, split: bool) -> None:
+            super().__init__()
+            self.split, self.c1 = split, nn.Conv2d(1, 6, 1)
+            self.c2, self.c3 = nn.Conv2d(3, 2, 1), nn.Conv2d(3, 2, 1)
+
+        def forward(self, x):
+            a, b = self.c1(x).split(3, 1) if self.split else self.c1(x).chunk(2, 1)
+            return self.c2(a).sum((1, 2, 3)) + self.c3(b).sum((1, 2, 3))
+
+    x = torch.randn(2, 1, 4, 4)
+    model = Halves(False)
+    group = channel_groups(model, x)[0]
+    assert group.prunable and group.divisions == 2 and group.slots == {("c1", "out"): (0, 1)}
+    pruned = prune_channels(model, {"c1": [0, 2, 4, 5]}, x)
+    torch.testing.assert_close(pruned.c2.weight, model.c2.weight[:, [0, 2]])
+    torch.testing.assert_close(pruned.c3.weight, model.c3.weight[:, [1, 2]])
+    assert channel_groups(Halves(True), x)[0].blockers == (
+        "split (split) of the channels into fixed sizes",)
+
+
+def test_bad_indices_and_inputs_get_clear_errors():
+    model, x = _Custom(), torch.randn(1, 1, 8, 8)
+    with pytest.raises(TypeError, match=r"keep\['c2'\] must hold integer channel indices"):
+        prune_channels(model, {"c2": [0.0, 1.7]}, x)
+    with pytest.raises(ValueError, match="does not run on example_inputs of shapes"):
+        channel_groups(model, torch.randn(1, 3, 8, 8))
+    lenet, x = _models()["lenet"]
+    before = {k: v.clone() for k, v in lenet.state_dict().items()}
+    with pytest.raises(ValueError, match="shape"):  # in place, but nothing half-done
+        prune_channels(lenet, {"0": [0, 1], "3": [0, 1, 2]}, x, inplace=True,
+                       new_weights={"3": torch.randn(2, 6, 5, 5)})
+    assert all(torch.equal(before[k], v) for k, v in lenet.state_dict().items())
