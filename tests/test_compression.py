@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 import torch
@@ -196,3 +197,52 @@ def test_layers_of_new_types_plug_into_the_format(tmp_path):
         assert torch.equal(loaded(x), model.eval()(x))
     with pytest.raises(TypeError, match="nn.Module class"):
         register_layer(int)
+
+
+def test_save_and_load_name_a_bad_path_and_the_deprecated_wrappers_too(tmp_path):
+    import warnings
+
+    from lightvision.compression.pruning import load_pruned, save_pruned
+
+    small = lightvision.create_model("small_cnn", widths=(4, 8))
+    missing = tmp_path / "no" / "such" / "model.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for save in (save_compressed, save_pruned):
+            with pytest.raises(FileNotFoundError,
+                               match=f"cannot save to '{re.escape(str(missing))}'.*does not"):
+                save(small, missing)
+            with pytest.raises(IsADirectoryError, match="is a directory"):
+                save(small, tmp_path)
+            with pytest.raises(TypeError, match="path must be a file name"):
+                save(small, None)
+        (tmp_path / "empty.pt").write_bytes(b"")
+        (tmp_path / "garbage.pt").write_bytes(b"\x00\x01 not a model at all")
+        for load in (load_compressed, lambda p: load_pruned(p, small)):
+            with pytest.raises(ValueError, match="empty.pt' is empty"):
+                load(tmp_path / "empty.pt")
+            with pytest.raises(ValueError, match="not written by save_compressed") as info:
+                load(tmp_path / "garbage.pt")
+            assert "weights_only" not in str(info.value)  # no advice to unpickle code
+            with pytest.raises(TypeError, match="path must be a file name"):
+                load(None)
+            with pytest.raises(ValueError, match="truncated, corrupted"):
+                load(io.BytesIO())
+        buffer = io.BytesIO()  # a file object: the legacy probe must not consume it
+        save_compressed(small, buffer)
+        buffer.seek(0)
+        loaded = load_pruned(buffer, lightvision.create_model("small_cnn", widths=(4, 8)))
+    assert all(torch.equal(v, small.state_dict()[k]) for k, v in loaded.state_dict().items())
+
+
+def test_load_compressed_leaves_torch_global_random_state_alone():
+    model = lightvision.create_model("small_cnn", widths=(4, 8))
+    small, _ = compress(model, torch.randn(2, 1, 28, 28), method="l1", ratio=0.5)
+    buffer = io.BytesIO()
+    save_compressed(small, buffer)
+    state = torch.get_rng_state()
+    buffer.seek(0)
+    loaded = load_compressed(buffer)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(loaded.state_dict().values(),
+                                                 small.state_dict().values(), strict=True))

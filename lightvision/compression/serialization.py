@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +40,7 @@ import torch
 from torch import nn
 
 from .._checks import check_model
+from .._rng import seeded
 from .base import CompressionReport, replace_module
 
 __all__ = ["load_compressed", "load_report", "register_layer", "save_compressed"]
@@ -109,14 +111,28 @@ def _plain_spec(value: Any) -> bool:
 
 def save_compressed(model: nn.Module, path: str | os.PathLike[str] | io.IOBase, *,
                     report: CompressionReport | None = None) -> None:
-    """Write ``model`` (any model, compressed or not) to ``path``; see the module docstring.
+    """Write ``model`` (any model, compressed or not) to ``path`` (a file name or a binary
+    file object); see the module docstring.
 
     ``report`` (a :class:`~lightvision.compression.CompressionReport`) is stored beside it
     and read back by :func:`load_report`.
+
+    Raises
+    ------
+    TypeError for a ``path`` that is neither a file name nor a writable file object;
+    FileNotFoundError when the file's directory does not exist; IsADirectoryError when
+    ``path`` is a directory.
     """
     check_model(model)
     if report is not None and not isinstance(report, CompressionReport):
         raise TypeError(f"report must be a CompressionReport, got {type(report).__name__}")
+    where = _check_path(path, "write")
+    if where is not None:
+        if where.is_dir():
+            raise IsADirectoryError(f"path {str(where)!r} is a directory: give a file name")
+        if not where.parent.is_dir():
+            raise FileNotFoundError(f"cannot save to {str(where)!r}: its directory "
+                                    f"{str(where.parent)!r} does not exist")
     spec = getattr(model, "model_spec", None)
     if spec is not None and not _plain_spec(spec):
         spec = None
@@ -131,9 +147,20 @@ def save_compressed(model: nn.Module, path: str | os.PathLike[str] | io.IOBase, 
                 "report": None if report is None else report.to_dict()}, path)
 
 
+def _check_path(path: Any, mode: str) -> Path | None:
+    """``path`` as a ``Path``, or None for a binary file object (one with ``read`` or
+    ``write``, as ``mode`` needs); ``TypeError`` naming ``path`` otherwise."""
+    if isinstance(path, str | os.PathLike):
+        return Path(path)
+    if callable(getattr(path, mode, None)):
+        return None
+    raise TypeError(f"path must be a file name (str or os.PathLike) or a binary file object "
+                    f"with a {mode} method, got {type(path).__name__}")
+
+
 def _read(path: str | os.PathLike[str] | io.IOBase) -> dict[str, Any]:
-    where = path if isinstance(path, io.IOBase) else Path(path)
-    if not isinstance(where, io.IOBase):
+    where = _check_path(path, "read")
+    if where is not None:
         if not where.is_file():
             raise FileNotFoundError(f"no compressed model at {str(where)!r}")
         if where.stat().st_size == 0:
@@ -143,7 +170,11 @@ def _read(path: str | os.PathLike[str] | io.IOBase) -> dict[str, Any]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, KeyError, ValueError) as error:
         raise ValueError(f"{path!r} is not a complete file written by save_compressed (it is "
                          f"truncated, corrupted or of another kind): {error}") from error
-    except Exception as error:  # noqa: BLE001 - the unpickler refuses anything but plain data
+    except pickle.UnpicklingError:  # torch's message suggests weights_only=False: not here
+        raise ValueError(f"{path!r} was not written by save_compressed: it is not a torch "
+                         "archive of plain values and tensors (other objects are refused, "
+                         "never unpickled)") from None
+    except Exception as error:  # noqa: BLE001 - any other failure of the reader
         raise ValueError(f"{path!r} was not written by save_compressed: {error}") from error
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise ValueError(f"{path!r} was not written by save_compressed")
@@ -153,23 +184,9 @@ def _read(path: str | os.PathLike[str] | io.IOBase) -> dict[str, Any]:
     return saved
 
 
-def load_compressed(path: str | os.PathLike[str] | io.IOBase,
-                    model: nn.Module | None = None) -> nn.Module:
-    """The model saved by :func:`save_compressed`, rebuilt and with its weights.
-
-    Parameters
-    ----------
-    path : the file (or a binary file object).
-    model : a fresh instance of the model's base (uncompressed) architecture, changed in place
-        and returned; needed when the model was not built with
-        :func:`lightvision.create_model` (otherwise it is rebuilt from the file).
-
-    Raises
-    ------
-    FileNotFoundError for a missing file; ValueError for an empty, truncated or foreign file,
-    or one whose layers or weights do not fit ``model``.
-    """
-    saved = _read(path)
+def _rebuild(path: Any, saved: dict[str, Any], model: nn.Module | None) -> nn.Module:
+    """The saved architecture: ``model`` (or a fresh ``create_model``) with the saved layers
+    put in place (their weights not loaded yet)."""
     if model is None:
         if saved["model"] is None:
             raise ValueError(f"{path!r} holds a model not built by lightvision.create_model: "
@@ -190,6 +207,31 @@ def load_compressed(path: str | os.PathLike[str] | io.IOBase,
                              f"{path!r}: is model= the right base architecture?") from None
         if _describe(current) != {"type": layer["type"], "config": layer["config"]}:
             replace_module(model, layer["name"], known[2](**layer["config"]))
+    return model
+
+
+def load_compressed(path: str | os.PathLike[str] | io.IOBase,
+                    model: nn.Module | None = None) -> nn.Module:
+    """The model saved by :func:`save_compressed`, rebuilt and with its weights.
+
+    Parameters
+    ----------
+    path : the file (or a binary file object).
+    model : a fresh instance of the model's base (uncompressed) architecture, changed in place
+        and returned; needed when the model was not built with
+        :func:`lightvision.create_model` (otherwise it is rebuilt from the file).
+
+    Raises
+    ------
+    TypeError for a ``path`` that is neither a file name nor a readable file object;
+    FileNotFoundError for a missing file; ValueError for an empty, truncated or foreign file,
+    or one whose layers or weights do not fit ``model``.
+    """
+    saved = _read(path)
+    # the weights that rebuilding draws are overwritten by the state dict: drawn on a fork of
+    # torch's generators, so that loading leaves the caller's random state as it was
+    with seeded(None):
+        model = _rebuild(path, saved, model)
     rebuilt = {name: _key(type(module)) for name, module in model.named_modules()}
     if rebuilt != saved["modules"]:
         wrong = sorted(set(rebuilt.items()) ^ set(saved["modules"].items()))[:4]

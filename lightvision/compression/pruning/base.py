@@ -4,12 +4,15 @@ A pruner is a :class:`~lightvision.compression.CompressionMethod`: configured on
 (``L1Pruner(ratio=0.5)``) and called on a model with example inputs (and ``data`` for those
 that train, as SSR); it chooses channels per channel group, :func:`~.surgery.prune_channels`
 removes them for real, and the :class:`~lightvision.compression.CompressionReport` says what it
-cost and saved (``details["kept"]``: kept / original channels per pruned group).
+cost and saved (``details["kept"]``: kept / original channels per pruned group;
+``details["skipped"]``: the groups the pruner left alone with ``layers="auto"`` or ``"all"``,
+with the reason).
 """
 
 from __future__ import annotations
 
 import abc
+import io
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -19,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..._checks import check_real
+from ..._checks import check_model, check_real
 from ...registry import PRUNERS
 from ..base import CompressionMethod, CompressionReport, replace_module
 from ..serialization import load_compressed, save_compressed
@@ -29,6 +32,8 @@ __all__ = [
     "Pruner",
     "Selection",
     "filter_matrix",
+    "group_divisions",
+    "keep_per_division",
     "load_pruned",
     "prune",
     "save_pruned",
@@ -76,6 +81,48 @@ def per_group(values: Mapping[str, float], default: float, groups: list[ChannelG
     return [next((values[p] for p in g.producers if p in values), default) for g in groups]
 
 
+def group_divisions(group: ChannelGroup) -> int:
+    """The number of equal consecutive blocks the group's channels are split into, each of
+    which must keep the same non-zero number of channels (the groups of a grouped convolution
+    that reads or makes them); 1 for an ordinary group."""
+    return getattr(group, "divisions", 1)
+
+
+def keep_per_division(scores: torch.Tensor, per_division: int, divisions: int = 1
+                      ) -> torch.Tensor:
+    """Sorted indices of the ``per_division`` highest ``scores`` in each of ``divisions`` equal
+    consecutive blocks of the channels (``scores``: (size,); ``per_division`` is clipped to
+    [1, size / divisions]). The one rule every pruner keeps channels by, so that a grouped
+    convolution keeps the same number in each of its groups.
+
+    >>> keep_per_division(torch.tensor([3.0, 1.0, 2.0, 0.0, 5.0, 4.0]), 1, divisions=2)
+    tensor([0, 4])
+    """
+    block = scores.numel() // divisions
+    per = min(max(1, per_division), block)
+    top = scores.reshape(divisions, block).topk(per, dim=1).indices
+    return (top + block * torch.arange(divisions)[:, None]).flatten().sort().values
+
+
+def non_finite_tensor(model: nn.Module) -> str | None:
+    """The name of the first parameter or buffer of ``model`` that holds NaN or infinite
+    values (None: all finite)."""
+    for name, tensor in (*model.named_parameters(), *model.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def check_finite_weights(model: nn.Module) -> None:
+    """``ValueError`` naming the first parameter or buffer of ``model`` that holds NaN or
+    infinite values: a pruner scores, sketches and copies filters, so one non-finite weight
+    would be kept (or sorted) silently."""
+    name = non_finite_tensor(model)
+    if name is not None:
+        raise ValueError(f"model has non-finite values (NaN or inf) in {name!r}: pruning "
+                         "needs finite weights")
+
+
 def filter_matrix(model: nn.Module, group: ChannelGroup) -> torch.Tensor:
     """The group's filters as rows, (size, fan_in): each producer's weight flattened per
     output channel, producers side by side."""
@@ -93,9 +140,14 @@ class Pruner(CompressionMethod):
         convolutions of a VGG and the block-internal ones of a ResNet, as EPruner and
         FilterSketch prune ResNets; ``"all"``: every prunable group, residual streams and
         hidden linear layers included; or a sequence of group names (see
-        :func:`~lightvision.compression.pruning.channel_groups`).
+        :func:`~lightvision.compression.pruning.channel_groups`). With ``"auto"`` and
+        ``"all"``, groups the pruner cannot handle (:meth:`unsupported`) are left alone and
+        reported in ``details["skipped"]``; named ones raise a ``ValueError``. A model with
+        NaN or infinite weights raises a ``ValueError`` naming the tensor.
 
-    Subclasses implement :meth:`select`.
+    Subclasses implement :meth:`select` (choosing per division of the groups a grouped
+    convolution splits, with :func:`keep_per_division`) and override :meth:`unsupported` for
+    the groups they cannot handle.
     """
 
     family: ClassVar[str] = "pruning"
@@ -105,12 +157,33 @@ class Pruner(CompressionMethod):
             if layers not in ("auto", "all"):
                 raise ValueError(f"layers must be 'auto', 'all' or a sequence of group names, "
                                  f"got {layers!r}")
-        elif not all(isinstance(name, str) for name in layers):
-            raise TypeError("layers must be 'auto', 'all' or a sequence of group names")
+        elif not isinstance(layers, Sequence):
+            raise TypeError(f"layers must be 'auto', 'all' or a sequence of group names, got "
+                            f"{type(layers).__name__}")
+        else:
+            wrong = [type(name).__name__ for name in layers if not isinstance(name, str)]
+            if wrong:
+                raise TypeError(f"layers must be a sequence of group names (str), got items of "
+                                f"type {sorted(set(wrong))}")
+            if not layers:
+                raise ValueError("layers must name at least one group (or be 'auto' / 'all')")
         self.layers = layers if isinstance(layers, str) else tuple(layers)
+
+    def unsupported(self, model: nn.Module, group: ChannelGroup) -> str | None:
+        """Why this pruner cannot prune ``group``, a prunable group (None: it can). Such
+        groups are left alone with ``layers="auto"`` or ``"all"`` (reported in
+        ``details["skipped"]``) and refused with a ``ValueError`` when ``layers`` names them.
+        The base handles every group."""
+        return None
 
     def target_groups(self, model: nn.Module, groups: list[ChannelGroup]) -> list[ChannelGroup]:
         """The groups this pruner will prune (see ``layers``)."""
+        return self.choose_groups(model, groups)[0]
+
+    def choose_groups(self, model: nn.Module, groups: list[ChannelGroup]
+                      ) -> tuple[list[ChannelGroup], dict[str, str]]:
+        """The groups this pruner will prune (see ``layers``) and ``{group name: reason}`` for
+        those it skips (see :meth:`unsupported`)."""
         if isinstance(self.layers, tuple):
             by_name = {p: g for g in groups for p in g.producers}
             missing = [n for n in self.layers if n not in by_name]
@@ -122,16 +195,25 @@ class Pruner(CompressionMethod):
             if blocked:
                 raise ValueError("layers cannot be pruned: " + "; ".join(
                     f"{g.name}: {', '.join(g.blockers)}" for g in blocked))
-            return chosen
-        chosen = [g for g in groups if g.prunable and g.size > 1]
+            refused = {g.name: self.unsupported(model, g) for g in chosen}
+            refused = {name: why for name, why in refused.items() if why is not None}
+            if refused:
+                raise ValueError(f"layers cannot be pruned by {type(self).__name__}: " + "; ".join(
+                    f"{name}: {why}" for name, why in refused.items()))
+            return chosen, {}
+        chosen = [g for g in groups if g.prunable and g.size // group_divisions(g) > 1]
         if self.layers == "auto":
             chosen = [g for g in chosen if len(g.producers) == 1
                       and _is_plain_conv(model.get_submodule(g.producers[0]))]
+        reasons = {g.name: self.unsupported(model, g) for g in chosen}
+        skipped = {name: why for name, why in reasons.items() if why is not None}
+        chosen = [g for g in chosen if g.name not in skipped]
         if not chosen:
             raise ValueError(f"the model has no prunable layer for {type(self).__name__} "
                              f"(layers={self.layers!r}); groups and their blockers: "
-                             f"{[(g.name, g.blockers) for g in groups]}")
-        return chosen
+                             f"{[(g.name, g.blockers) for g in groups]}"
+                             + (f"; skipped: {skipped}" if skipped else ""))
+        return chosen, skipped
 
     @abc.abstractmethod
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:
@@ -139,8 +221,9 @@ class Pruner(CompressionMethod):
 
     def _compress(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
                   data: Any) -> tuple[nn.Module, dict[str, Any]]:
+        check_finite_weights(model)
         groups = channel_groups(model, example_inputs)
-        targets = self.target_groups(model, groups)
+        targets, skipped = self.choose_groups(model, groups)
         selections = self.select(model, targets)
         new_weights: dict[str, torch.Tensor] = {}
         for s in selections.values():
@@ -158,7 +241,7 @@ class Pruner(CompressionMethod):
                     elif role == "out" and s.zero_bias and module.bias is not None:
                         module.bias.zero_()
         kept = {name: (len(s.keep), by_name[name].size) for name, s in selections.items()}
-        return pruned, {"kept": kept}
+        return pruned, {"kept": kept, "skipped": skipped}
 
 
 def prune(
@@ -179,8 +262,8 @@ def prune(
     that train (SSR: labelled data, e.g. ``data=(X, y)``); ``inplace`` and ``latency`` as for
     :class:`~lightvision.compression.CompressionMethod`.
     """
-    return PRUNERS.create(method, **config)(model, example_inputs, data=data, inplace=inplace,
-                                            latency=latency)
+    pruner = PRUNERS.get(method, argument="method").create(**config)
+    return pruner(model, example_inputs, data=data, inplace=inplace, latency=latency)
 
 
 def save_pruned(model: nn.Module, path: str | os.PathLike[str]) -> None:
@@ -207,11 +290,15 @@ def load_pruned(path: str | os.PathLike[str], model: nn.Module) -> nn.Module:
     ``save_pruned`` wrote in version 0.1 (format ``lightvision.pruned/1``)."""
     warnings.warn("load_pruned is deprecated; use lightvision.compression.load_compressed",
                   DeprecationWarning, stacklevel=2)
+    check_model(model)
+    start = path.tell() if isinstance(path, io.IOBase) else None
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - not a legacy file: load_compressed names the problem
         saved = None
     if not (isinstance(saved, dict) and saved.get("format") == "lightvision.pruned/1"):
+        if start is not None:  # a file object: load_compressed reads it from the start again
+            path.seek(start)
         return load_compressed(path, model)
     for name, spec in saved["layers"].items():
         try:
@@ -220,7 +307,11 @@ def load_pruned(path: str | os.PathLike[str], model: nn.Module) -> nn.Module:
             raise ValueError(f"the model has no layer {name!r} of the saved one") from error
         if _layer_spec(old) != spec:
             replace_module(model, name, layer_like(old, **spec))
-    model.load_state_dict(saved["state_dict"])
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as error:
+        raise ValueError(f"the weights in {path!r} do not fit the rebuilt model (is model "
+                         f"the right base architecture?): {error}") from error
     return model
 
 

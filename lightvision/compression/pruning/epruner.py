@@ -11,11 +11,48 @@ import torch
 from torch import nn
 
 from ..._checks import check_int, check_random_state, check_real
+from ..._rng import legacy_random_state
 from ...registry import PRUNERS
-from .base import Pruner, Selection, filter_matrix, per_group
+from .base import (
+    Pruner,
+    Selection,
+    filter_matrix,
+    group_divisions,
+    keep_per_division,
+    per_group,
+)
 from .surgery import ChannelGroup
 
 __all__ = ["EPruner", "exemplar_filters"]
+
+
+def _check_damping(damping: Any) -> float:
+    """``damping`` as a float in scikit-learn's range [0.5, 1)."""
+    damping = check_real(damping, "damping")
+    if not 0.5 <= damping < 1.0:
+        raise ValueError(f"damping must be in [0.5, 1), got {damping}")
+    return damping
+
+
+def _check_filters(filters: Any) -> np.ndarray:
+    """``filters`` as a finite float64 (n, d) array with n >= 1."""
+    if isinstance(filters, torch.Tensor):
+        filters = filters.detach().cpu().numpy()
+    if filters is None or isinstance(filters, str | bytes):
+        raise TypeError(f"filters must be an (n, d) array or tensor of real numbers, got "
+                        f"{type(filters).__name__}")
+    try:
+        a = np.asarray(filters)
+    except ValueError as error:  # ragged nested sequences
+        raise ValueError(f"filters must be a rectangular (n, d) array: {error}") from None
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"filters must hold real numbers, got dtype {a.dtype}")
+    if a.ndim != 2 or a.shape[0] < 1:
+        raise ValueError(f"filters must be a non-empty (n, d) array, got shape {a.shape}")
+    a = a.astype(np.float64, copy=False)
+    if not np.isfinite(a).all():
+        raise ValueError("filters contain NaN or infinite values")
+    return a
 
 
 def exemplar_filters(
@@ -42,7 +79,10 @@ def exemplar_filters(
     filters : (n, d) array, one flattened filter per row.
     beta : preference scale, > 0.
     damping, max_iter, convergence_iter, random_state : scikit-learn's AP settings (its
-        defaults, with the seed pinned; ``random_state`` takes what scikit-learn takes).
+        defaults, with the seed pinned): damping in [0.5, 1), iteration counts >= 1;
+        ``random_state`` None (fresh OS entropy, never numpy's global generator), an int
+        (scikit-learn's stream below 2**32), a numpy ``RandomState`` (advanced) or
+        ``Generator``.
 
     Returns
     -------
@@ -61,18 +101,23 @@ def exemplar_filters(
     from sklearn.metrics.pairwise import euclidean_distances
 
     beta = check_real(beta, "beta")
-    a = np.asarray(filters.detach().cpu() if isinstance(filters, torch.Tensor) else filters,
-                   dtype=np.float64)
-    if a.ndim != 2 or a.shape[0] < 1:
-        raise ValueError(f"filters must be a non-empty (n, d) array, got shape {a.shape}")
+    damping = _check_damping(damping)
+    max_iter = check_int(max_iter, "max_iter")
+    convergence_iter = check_int(convergence_iter, "convergence_iter")
+    check_random_state(random_state)
+    a = _check_filters(filters)
     if a.shape[0] == 1:
         return np.zeros(1, dtype=np.int64)
-    similarity = -euclidean_distances(a, squared=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below
+        similarity = -euclidean_distances(a, squared=True)
+    if not np.isfinite(similarity).all():
+        raise ValueError(f"filters are too large: their squared distances overflow float64 "
+                         f"(max |value| {np.abs(a).max():g})")
     preference = beta * np.median(similarity, axis=0)
     for damp, iters in ((damping, max_iter), (0.9, 5 * max_iter)):
         ap = AffinityPropagation(affinity="precomputed", preference=preference, damping=damp,
                                  max_iter=iters, convergence_iter=convergence_iter,
-                                 random_state=random_state)
+                                 random_state=legacy_random_state(random_state))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             ap.fit(similarity)
@@ -90,20 +135,22 @@ class EPruner(Pruner):
 
     Each pruned layer keeps the filters that Affinity Propagation picks as exemplars (see
     :func:`exemplar_filters`), so the number kept adapts to how redundant the layer's filters
-    are; the exemplars' trained weights initialise the pruned layer, and the next layer keeps
-    the matching input channels. Selection needs only the trained weights (no data). As in
-    the authors' code, the batch norms of pruned layers are re-initialised
-    (``reset_norms=True``; False keeps the statistics of the kept channels). Prunes, with
-    ``layers="auto"``, every single-convolution channel group: all convolutions of a VGG, the
-    block-internal ones of a ResNet (the authors' choice: block outputs and the stem are never
-    pruned).
+    are ([INTERP] a group split among the groups of a grouped convolution keeps the same
+    number, ``round(exemplars / divisions)``, in each division: exemplars first, then the
+    filters of largest L1 norm); the exemplars' trained weights initialise the pruned layer,
+    and the next layer keeps the matching input channels. Selection needs only the trained
+    weights (no data). As in the authors' code, the batch norms of pruned layers are
+    re-initialised (``reset_norms=True``; False keeps the statistics of the kept channels).
+    Prunes, with ``layers="auto"``, every single-convolution channel group: all convolutions
+    of a VGG, the block-internal ones of a ResNet (the authors' choice: block outputs and the
+    stem are never pruned).
 
     Parameters
     ----------
     beta : preference scale, > 0 (larger: fewer exemplars, more pruning). The paper's
         VGG-16/CIFAR-10 setting is 0.73 (-76 % FLOPs); ResNet-56 0.76; ResNet-110 0.6.
-    layer_beta : ``{group name: beta}`` overrides per layer (the authors' code uses 0.92 for
-        VGG-16 convolutions 8 and later).
+    layer_beta : a mapping ``{group name: beta}`` of overrides per layer (the authors' code
+        uses 0.92 for VGG-16 convolutions 8 and later).
     layers : which groups to prune (see :class:`~lightvision.compression.pruning.Pruner`).
     reset_norms : re-initialise the batch norms of pruned layers (the authors' behaviour).
     damping, max_iter, convergence_iter, random_state : Affinity Propagation settings.
@@ -130,13 +177,16 @@ class EPruner(Pruner):
     ) -> None:
         super().__init__(layers=layers)
         self.beta = check_real(beta, "beta")
+        if layer_beta is not None and not isinstance(layer_beta, Mapping):
+            raise TypeError(f"layer_beta must be a mapping {{group name: beta}}, got "
+                            f"{type(layer_beta).__name__}")
+        wrong = [name for name in layer_beta or {} if not isinstance(name, str)]
+        if wrong:
+            raise TypeError(f"layer_beta's keys must be group names (str), got {wrong}")
         self.layer_beta = {name: check_real(b, f"layer_beta[{name!r}]")
                            for name, b in dict(layer_beta or {}).items()}
         self.reset_norms = bool(reset_norms)
-        damping = check_real(damping, "damping")
-        if not 0.5 <= damping < 1.0:
-            raise ValueError(f"damping must be in [0.5, 1), got {damping}")
-        self.damping = damping
+        self.damping = _check_damping(damping)
         self.max_iter = check_int(max_iter, "max_iter")
         self.convergence_iter = check_int(convergence_iter, "convergence_iter")
         self.random_state = check_random_state(random_state, generator=False)
@@ -146,10 +196,17 @@ class EPruner(Pruner):
         betas = per_group(self.layer_beta, self.beta, groups, "layer_beta")
         selections = {}
         for group, beta in zip(groups, betas, strict=True):
-            keep = exemplar_filters(filter_matrix(model, group), beta, damping=self.damping,
-                                    max_iter=self.max_iter,
-                                    convergence_iter=self.convergence_iter,
-                                    random_state=self.random_state)
-            selections[group.name] = Selection(torch.from_numpy(keep),
+            filters = filter_matrix(model, group)
+            exemplars = torch.from_numpy(exemplar_filters(
+                filters, beta, damping=self.damping, max_iter=self.max_iter,
+                convergence_iter=self.convergence_iter, random_state=self.random_state))
+            # [INTERP] per division: exemplars first, then the largest L1 norms (the exemplars
+            # exactly when the group has one division)
+            l1 = filters.abs().sum(1)
+            scores = l1 / (2 * l1.max()).clamp_min(torch.finfo(l1.dtype).tiny)
+            scores[exemplars] += 1
+            divisions = group_divisions(group)
+            per = round(len(exemplars) / divisions)
+            selections[group.name] = Selection(keep_per_division(scores, per, divisions),
                                                reset_norms=self.reset_norms)
         return selections

@@ -8,11 +8,11 @@ from torch import nn
 
 from ..._checks import check_int
 from ...registry import PRUNERS
-from .base import Pruner, Selection, _check_ratio, filter_matrix
+from .base import Pruner, Selection, _check_ratio, filter_matrix, group_divisions
 from .magnitude import kept_count
 from .surgery import ChannelGroup
 
-__all__ = ["FilterSketch", "frequent_directions"]
+__all__ = ["FilterSketch", "frequent_directions", "live_rows"]
 
 _CHANNEL_MODES = ("paper", "legacy")
 
@@ -45,8 +45,14 @@ def frequent_directions(a: torch.Tensor, rows: int) -> torch.Tensor:
     >>> bool(err <= a.square().sum() / 8)
     True
     """
-    if not isinstance(a, torch.Tensor) or a.ndim != 2 or a.shape[0] < 1:
-        raise ValueError("a must be a non-empty 2-d tensor (n, d)")
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"a must be a torch.Tensor (n, d), got {type(a).__name__}")
+    if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"a must be a non-empty 2-d tensor (n, d), got shape {tuple(a.shape)}")
+    if not a.is_floating_point():
+        raise TypeError(f"a must be a floating-point tensor, got {a.dtype}")
+    if not bool(torch.isfinite(a).all()):
+        raise ValueError("a has NaN or infinite values: a sketch of them is meaningless")
     rows = check_int(rows, "rows")
     x = a.detach().to(torch.float64)
     d = x.shape[1]
@@ -72,6 +78,26 @@ def frequent_directions(a: torch.Tensor, rows: int) -> torch.Tensor:
             buffer[rows:] = 0
             filled = rows
     return shrink(buffer[:filled]).to(a.dtype)
+
+
+def live_rows(sketch: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The rows of ``sketch`` (a :func:`frequent_directions` sketch of ``a``) that carry
+    anything: norm above the numerical-rank tolerance of ``a``, ``sigma_max(a) * max(n, d) *
+    eps`` (``eps`` of ``a``'s dtype: NumPy's ``matrix_rank`` default, the level of ``a``'s own
+    rounding error). The sketch's rows are orthogonal, their norms its singular values, and
+    ``B^T B <= A^T A`` bounds each by ``a``'s, so at most ``rank(a)`` rows (<= the fan-in)
+    are kept; at least one is, the largest.
+
+    >>> a = torch.randn(32, 9, generator=torch.Generator().manual_seed(0))
+    >>> live_rows(frequent_directions(a, 22), a).shape
+    torch.Size([9, 9])
+    """
+    norms = sketch.double().norm(dim=1)
+    x = a.detach().double()
+    tol = torch.linalg.matrix_norm(x, ord=2) * max(x.shape) * torch.finfo(a.dtype).eps
+    live = norms > tol
+    live[norms.argmax()] = True
+    return sketch[live]
 
 
 def _channel_sketch(weight: torch.Tensor, offset: int, size: int, repeat: int, rows: int,
@@ -103,11 +129,15 @@ class FilterSketch(Pruner):
     """FilterSketch: replace a layer's n filters by a Frequent Directions sketch of l rows.
 
     For every pruned group (one producing convolution), with l = ``round(n * (1 - ratio))``:
-    the filters A (n x c k k) are sketched by :func:`frequent_directions` and the l sketch
-    rows become the new filters (a new basis that keeps A's second-order information
-    ``A^T A``, not a subset of the filters); each layer that reads the channels gets its input
-    channels sketched the same way, from its own weights (as the authors do: the result is not
-    function-preserving and needs fine-tuning); batch norms of pruned layers are
+    the filters A (n x c k k) are sketched by :func:`frequent_directions` and the sketch rows
+    become the new filters (a new basis that keeps A's second-order information ``A^T A``, not
+    a subset of the filters). A sketch holds at most ``rank(A) <= c k k`` non-zero rows, so
+    only its live rows are kept (:func:`live_rows`): the layer keeps ``min(l, rank(A))``
+    filters, never an exactly zero one (e.g. a first layer on one-channel 3x3 inputs keeps
+    at most 9); ``details["kept"]``, the MACs and the parameters count only those. Each
+    layer that reads the channels gets its input channels sketched the same way, from its own
+    weights (as the authors do: the result is not function-preserving and needs
+    fine-tuning); batch norms of pruned layers are
     re-initialised and biases of sketched filters set to 0 ([INTERP]: the code's convolutions
     have none).
 
@@ -119,7 +149,11 @@ class FilterSketch(Pruner):
         ``"legacy"`` reproduces the authors' code, which reshapes the (out, in, k, k) weight to
         (in, -1) without transposing and so scrambles non-square layers (for comparisons).
     layers : which groups to prune (see :class:`~lightvision.compression.pruning.Pruner`);
-        every group must be read only by convolutions or linear layers.
+        a pruned group must be made by one ordinary layer and read only by ordinary
+        convolutions or linear layers. With ``"auto"`` or ``"all"`` the other groups (e.g.
+        read by a depthwise convolution, as in a MobileNet, or split among the groups of a
+        grouped convolution) are left alone and reported in ``details["skipped"]``; naming
+        one in ``layers`` raises a ``ValueError``.
 
     References
     ----------
@@ -139,29 +173,37 @@ class FilterSketch(Pruner):
                              f"{channel_mode!r}")
         self.channel_mode = channel_mode
 
+    def unsupported(self, model: nn.Module, group: ChannelGroup) -> str | None:
+        if len(group.producers) != 1:
+            return f"FilterSketch sketches one layer's filters; the group is made by " \
+                   f"{group.producers}"
+        if group_divisions(group) > 1 or (group.name, "out") not in group.users:
+            return ("its channels are split among the groups of a grouped convolution, and a "
+                    "sketch mixes filters across them")
+        for layer, role in group.users:
+            if role in ("out", "norm"):
+                continue
+            slot = group.slots.get((layer, role))
+            if role != "in" or slot is None or (self.channel_mode == "legacy" and slot[1] > 1):
+                kind = type(model.get_submodule(layer)).__name__
+                return (f"FilterSketch cannot sketch the input channels of {layer!r} ({kind}, "
+                        f"{role})")
+        return None
+
     def select(self, model: nn.Module, groups: list[ChannelGroup]) -> dict[str, Selection]:
-        rows = {g.name: kept_count(g.size, self.ratio) for g in groups}
+        rows: dict[str, int] = {}
         weights: dict[str, torch.Tensor] = {}
         for group in groups:  # the filters of every pruned layer, sketched from the originals
-            if len(group.producers) != 1:
-                raise ValueError(f"FilterSketch sketches one layer's filters; group "
-                                 f"{group.name!r} is made by {group.producers}")
             shape = model.get_submodule(group.name).weight.shape
-            sketch = frequent_directions(filter_matrix(model, group), rows[group.name])
-            weights[group.name] = sketch.reshape(rows[group.name], *shape[1:])
+            filters = filter_matrix(model, group)
+            sketch = live_rows(frequent_directions(filters, kept_count(group.size, self.ratio)),
+                               filters)
+            rows[group.name] = len(sketch)
+            weights[group.name] = sketch.reshape(len(sketch), *shape[1:])
         readers = []
         for group in groups:  # then the input channels of every layer that reads them
-            for layer, role in group.users:
-                if role in ("out", "norm"):
-                    continue
-                slot = group.slots.get((layer, role))
-                if role != "in" or slot is None or (
-                        self.channel_mode == "legacy" and slot[1] > 1):
-                    kind = type(model.get_submodule(layer)).__name__
-                    raise ValueError(
-                        f"FilterSketch cannot sketch the input channels of {layer!r} ({kind}, "
-                        f"{role}) that read group {group.name!r}")
-                readers.append((layer, slot[0], slot[1], group))
+            readers += [(layer, *group.slots[layer, role], group)
+                        for layer, role in group.users if role == "in"]
         for layer, offset, repeat, group in sorted(readers, key=lambda r: (r[0], -r[1])):
             weight = weights.get(layer, model.get_submodule(layer).weight.detach())
             weights[layer] = _channel_sketch(weight, offset, group.size, repeat,

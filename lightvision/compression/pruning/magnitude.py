@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ...registry import PRUNERS
-from .base import Pruner, Selection, _check_ratio, filter_matrix
+from .base import (
+    Pruner,
+    Selection,
+    _check_ratio,
+    filter_matrix,
+    group_divisions,
+    keep_per_division,
+)
 from .surgery import ChannelGroup
 
 __all__ = ["L1Pruner", "kept_count"]
@@ -29,7 +35,9 @@ class L1Pruner(Pruner):
     Parameters
     ----------
     ratio : fraction of the channels removed from every pruned group, in [0, 1);
-        ``round(size * (1 - ratio))`` channels are kept, at least one.
+        ``round(size * (1 - ratio))`` channels are kept, at least one (per division of a
+        group split among the groups of a grouped convolution: ``round(size / divisions *
+        (1 - ratio))`` in each).
     layers : which groups to prune (see :class:`~lightvision.compression.pruning.Pruner`).
 
     Examples
@@ -55,7 +63,7 @@ class L1Pruner(Pruner):
         selections = {}
         for group in groups:
             scores = filter_matrix(model, group).abs().sum(1)
-            n_keep = kept_count(group.size, self.ratio)
-            keep = torch.topk(scores, n_keep).indices.sort().values
-            selections[group.name] = Selection(keep)
+            divisions = group_divisions(group)
+            per = kept_count(group.size // divisions, self.ratio)
+            selections[group.name] = Selection(keep_per_division(scores, per, divisions))
         return selections

@@ -13,7 +13,15 @@ from torch import nn
 
 from ..._checks import check_int, check_random_state, check_real
 from ...registry import PRUNERS
-from .base import Pruner, Selection, per_group
+from .base import (
+    Pruner,
+    Selection,
+    check_finite_weights,
+    group_divisions,
+    keep_per_division,
+    non_finite_tensor,
+    per_group,
+)
 from .surgery import ChannelGroup, channel_groups
 
 __all__ = ["AULM_TRAINING", "SSR", "group_prox"]
@@ -27,7 +35,8 @@ def group_prox(u: torch.Tensor, threshold: float, norm: str = "l21") -> torch.Te
     ``"l21"`` (R = sum of row norms): group soft-thresholding,
     ``u_i * max(||u_i|| - threshold, 0) / ||u_i||``. ``"l20"`` (R = number of non-zero rows):
     group hard-thresholding, ``u_i * [||u_i||^2 > 2 threshold]``. Rows that end at zero are
-    exactly zero.
+    exactly zero. ``u``: a finite (groups, m) float tensor (numpy arrays are refused with a
+    ``TypeError``); ``threshold`` >= 0.
 
     >>> u = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
     >>> group_prox(u, 1.0)
@@ -37,12 +46,24 @@ def group_prox(u: torch.Tensor, threshold: float, norm: str = "l21") -> torch.Te
     tensor([[3., 4.],
             [0., 0.]])
     """
-    norms = u.norm(dim=1, keepdim=True)
-    if norm == "l21":
-        return u * (norms - threshold).clamp_min(0) / norms.clamp_min(torch.finfo(u.dtype).tiny)
-    if norm == "l20":
-        return u * (norms.square() > 2 * threshold)
-    raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+    if not isinstance(u, torch.Tensor):
+        raise TypeError(f"u must be a torch.Tensor (groups, m), got {type(u).__name__}")
+    if u.ndim != 2 or not u.is_floating_point():
+        raise ValueError(f"u must be a 2-d floating-point tensor (groups, m), got shape "
+                         f"{tuple(u.shape)} of {u.dtype}")
+    if not bool(torch.isfinite(u).all()):
+        raise ValueError("u has NaN or infinite values")
+    threshold = check_real(threshold, "threshold", strict=False)
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+    tiny = torch.finfo(u.dtype).tiny
+    # row norms scaled by the row's largest |value|: finite for any finite u (u.norm squares
+    # first, so rows of 1e20 in float32 would give inf); a norm beyond the dtype's range is inf
+    scale = u.abs().amax(dim=1, keepdim=True).clamp_min(tiny)
+    norms = scale * (u / scale).norm(dim=1, keepdim=True)
+    if norm == "l21":  # u_i * max(1 - threshold / ||u_i||, 0): no product that can overflow
+        return u * (1 - threshold / norms.clamp_min(tiny)).clamp_min(0)
+    return u * (norms.square() > 2 * threshold)
 
 
 class _Group:
@@ -62,12 +83,12 @@ class _Group:
         filters, norms = [], []
         for layer, role in group.users:
             module = model.get_submodule(layer)
-            if role == "out":
+            if role in ("out", "group_out"):  # a grouped convolution's filters: rows too
                 filters += [module.weight] + ([module.bias] if module.bias is not None else [])
             elif role == "norm" and module.affine:
                 norms += [module.weight, module.bias]
         self.members = filters + norms
-        if any(t.shape[0] != self.size for t in self.members):
+        if not filters or any(t.shape[0] != self.size for t in self.members):
             raise ValueError(f"SSR needs whole filters per channel in group {group.name!r}")
         self.penalised = norms if len(norms) >= 2 * len(group.producers) else self.members
 
@@ -116,6 +137,9 @@ class SSR(Pruner):
 
     SSR needs labelled training data: ``SSR(...)(model, x, data=(X, y))`` runs the AULM phase
     on a copy of ``model`` and then removes the channels (fine-tune the result afterwards).
+    The data are checked before the model is traced or trained: floating-point inputs, a
+    source that can be read more than once, and, with the default cross-entropy loss, class
+    indices within the model's outputs (a ``ValueError`` then, with the model untouched).
     [INTERP]: all layers are regularised together; the authors' code trains one layer at a
     time. The report's ``details`` hold ``kept``, ``zeroed`` (``{group: [zeroed, size]}``),
     ``aulm_updates`` (F/Y updates made) and ``aulm_loss`` (mean loss per epoch).
@@ -158,6 +182,9 @@ class SSR(Pruner):
     ) -> None:
         super().__init__(layers=layers)
         if isinstance(lam, Mapping):
+            wrong = [k for k in lam if not isinstance(k, str)]
+            if wrong:
+                raise TypeError(f"lam's keys must be group names (str), got {wrong}")
             self.lam = {k: check_real(v, f"lam[{k!r}]") for k, v in lam.items()}
         else:
             self.lam = check_real(lam, "lam")
@@ -175,12 +202,79 @@ class SSR(Pruner):
         self.train = dict(train or {})
         self.random_state = check_random_state(random_state)
 
+    def unsupported(self, model: nn.Module, group: ChannelGroup) -> str | None:
+        with torch.no_grad():
+            try:
+                _Group(model, group)
+            except ValueError as error:
+                return str(error)
+        return None
+
     def _compress(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
                   data: Any) -> tuple[nn.Module, dict[str, Any]]:
+        check_finite_weights(model)
+        self._check_data(model, example_inputs, data)
         groups = self.target_groups(model, channel_groups(model, example_inputs))
         _, aulm = self._aulm(model, groups, data)
         pruned, details = super()._compress(model, example_inputs, None)
         return pruned, {**details, **aulm}
+
+    def _check_data(self, model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
+                    data: Any) -> None:
+        """Check ``data`` (:class:`~lightvision.training.Batches`) before the model is traced
+        or trained: re-readable, floating-point inputs (every batch is checked as it is read)
+        with the number of dimensions and channels of ``example_inputs`` and, for the default
+        cross-entropy loss, targets the model's outputs can score: class indices in [0, C) or
+        probabilities shaped like the outputs, C read from an eval-mode forward pass on
+        ``example_inputs`` (the model is left as it was)."""
+        if data.one_shot:
+            raise TypeError("data is a one-shot iterator, but SSR reads it more than once (the "
+                            "AULM epochs, then the batch-norm re-estimation): pass a list of "
+                            "batches or a DataLoader")
+        example = example_inputs[0] if len(example_inputs) == 1 else None
+
+        def check_inputs(x: torch.Tensor, where: str) -> None:
+            if example is not None and (x.ndim != example.ndim or (
+                    x.ndim > 1 and x.shape[1] != example.shape[1])):
+                raise ValueError(
+                    f"{where} inputs have shape {tuple(x.shape)} but example_inputs "
+                    f"{tuple(example.shape)}: data must match example_inputs in the number of "
+                    "dimensions and channels (axis 1)")
+
+        def where(i: int) -> str:
+            return "data's" if data.tensors is not None else f"data batch {i}"
+
+        if self.train.get("loss") is not None:  # the caller's loss judges its own targets
+            first = next(iter(data), None)  # the first batch is checked (inputs floating, finite)
+            if first is not None:
+                check_inputs(first[0], where(0))
+            return
+        targets = []
+        for i, (x, y) in enumerate([data.tensors] if data.tensors is not None else data):
+            check_inputs(x, where(i))
+            targets.append(y)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                output = model(*example_inputs)
+        finally:
+            model.train(was_training)
+        if not isinstance(output, torch.Tensor) or output.ndim < 2:
+            return
+        classes = output.shape[1]
+        for i, y in enumerate(targets):
+            if y.is_floating_point():
+                if tuple(y.shape[1:]) != tuple(output.shape[1:]):
+                    raise ValueError(
+                        f"{where(i)} targets are real numbers of shape {tuple(y.shape)}: "
+                        f"cross-entropy needs class indices, or probabilities of shape "
+                        f"(n, {classes})")
+            elif y.numel() and (int(y.min()) < 0 or int(y.max()) >= classes):
+                raise ValueError(
+                    f"{where(i)} targets range over [{int(y.min())}, {int(y.max())}], but the "
+                    f"model has {classes} outputs: cross-entropy needs class indices in "
+                    f"[0, {classes})")
 
     def regularize(self, model: nn.Module, X: Any, y: Any, example_inputs: Any = None,
                    **fit_kwargs: Any) -> Any:
@@ -189,6 +283,7 @@ class SSR(Pruner):
         ``random_state`` included), sets ``self.zero_groups_`` and returns the
         :class:`~lightvision.training.History`; the deprecated :meth:`prune` then removes the
         zeroed channels."""
+        from ...metrics._validation import check_inputs
         from ...training import as_batches
 
         warnings.warn("SSR.regularize is deprecated: call ssr(model, x, data=(X, y)), which "
@@ -198,8 +293,10 @@ class SSR(Pruner):
         config = {**self.get_config(), "train": {**self.train, **fit_kwargs}}
         config["random_state"] = config["train"].pop("random_state", self.random_state)
         method = SSR(**config)
+        data = as_batches((X, y), labelled=True)
+        method._check_data(model, check_inputs(example), data)
         groups = method.target_groups(model, channel_groups(model, example))
-        history, details = method._aulm(model, groups, as_batches((X, y), labelled=True))
+        history, details = method._aulm(model, groups, data)
         self.zero_groups_ = {k: tuple(v) for k, v in details["zeroed"].items()}
         return history
 
@@ -219,6 +316,7 @@ class SSR(Pruner):
         from torch.optim.swa_utils import update_bn
 
         from ...training import as_batches, fit
+        from ...training.loop import _floating_dtype, _to
 
         with torch.no_grad():
             params = [_Group(model, g) for g in groups]
@@ -251,8 +349,12 @@ class SSR(Pruner):
                     "admm_penalty": penalty}
 
         update()  # F and Y from the trained weights (Y starts at 0)
-        history = fit(model, data, task=task, progress=False, random_state=self.random_state,
-                      **settings)
+        try:
+            history = fit(model, data, task=task, progress=False,
+                          random_state=self.random_state, **settings)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"SSR's AULM training: {error}; for SSR, lower train['lr'], "
+                                     "rho or lam, or check data") from None
         updates = state["step"] // self.update_every
         if updates < 10:
             warnings.warn(f"AULM made {updates} F/Y updates during {state['step']} training "
@@ -266,8 +368,16 @@ class SSR(Pruner):
                 zero = f.norm(dim=1) == 0
                 group.zero(zero)
                 zeroed[group.name] = (int(zero.sum()), group.size)
-        # the statistics lag behind the shrinking parameters; re-estimate them
-        update_bn(as_batches(data, labelled=False, batch_size=settings["batch_size"]), model)
+        # the statistics lag behind the shrinking parameters; re-estimate them, on inputs cast
+        # to the model's device and floating dtype as fit casts them
+        device, dtype = next(model.parameters()).device, _floating_dtype(model)
+        update_bn((_to(x, device, dtype) for x, _ in as_batches(
+            data, labelled=False, batch_size=settings["batch_size"])), model)
+        bad = non_finite_tensor(model)
+        if bad is not None:
+            raise ValueError(f"SSR's AULM training diverged: the trained model has NaN or "
+                             f"infinite values in {bad!r}; lower train['lr'], rho or lam, or "
+                             "check data for huge values")
         return history, {"zeroed": zeroed, "aulm_updates": updates,
                          "aulm_loss": [epoch["loss"] for epoch in history.epochs]}
 
@@ -276,13 +386,15 @@ class SSR(Pruner):
         for group in groups:
             with torch.no_grad():
                 norms = _Group(model, group).matrix(members=True).norm(dim=1)
-            keep = torch.nonzero(norms > 0).flatten()
-            if keep.numel() == 0:
+            divisions = group_divisions(group)
+            # the most non-zero channels of any division, in every division: no non-zero
+            # channel is removed, so the removal still changes nothing
+            per = int((norms > 0).reshape(divisions, -1).sum(1).max())
+            if per == 0:
                 warnings.warn(f"SSR zeroed every channel of {group.name!r}; keeping its "
                               "strongest one (lower lam for this layer)", RuntimeWarning,
                               stacklevel=5)
-                keep = norms.argmax().reshape(1)
-            selections[group.name] = Selection(keep)
+            selections[group.name] = Selection(keep_per_division(norms, per, divisions))
         return selections
 
 
