@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.svm import LinearSVC
@@ -348,3 +349,55 @@ def test_attn_hybridnet_on_a_real_hybridnet():
     features = model.transform(X)
     assert features.shape == (30, sum(model.fusion_.n_components_))
     np.testing.assert_array_equal(features, model.fusion_.transform([f_tensor, f_pca]))
+
+
+# -- hardening (issue 14) ----------------------------------------------------------------------
+def test_huge_views_give_the_fusion_of_ordinary_ones():
+    """Standardised components are scale-invariant; 1e200 views overflowed the float32 PCA
+    (LinAlgError) and are now rescaled exactly by a power of two."""
+    views, y, _, _ = _noisy_views(0, n_train=80, n_test=0)
+    params = {"n_components": 3, "hidden": 4, "epochs": 2, "random_state": 0}
+    expected = AttentionFusion(**params).fit(views, y).transform(views)
+    huge = [v * 1e200 for v in views[:1]] + [sp.csr_matrix(views[1] * 1e-200)]
+    fusion = AttentionFusion(**params).fit(huge, y)
+    np.testing.assert_allclose(fusion.transform(huge), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"views\[0\] holds values up to"):
+        AttentionFusion(**params).fit(views, y).transform([views[0] * 1e200, views[1]])
+    with pytest.raises(ValueError, match=r"views\[1\] contains NaN"):
+        fusion.transform([views[0], np.full_like(views[1], np.inf)])
+
+
+def test_fit_and_transform_leave_global_random_streams_alone():
+    views, y, _, _ = _noisy_views(1, n_train=60, n_test=0)
+    np.random.seed(0)  # noqa: NPY002 (the global state is what is checked)
+    numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002
+    torch_state = torch.random.get_rng_state()
+    for random_state in (None, 3):
+        fusion = AttentionFusion(n_components=3, hidden=4, epochs=2,
+                                 random_state=random_state).fit(views, y)
+        fusion.transform(views)
+    assert np.array_equal(np.random.get_state()[1], numpy_state)  # noqa: NPY002
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+
+
+def test_numpy_scalar_parameters_and_clone_set_params():
+    views, y, _, _ = _noisy_views(2, n_train=60, n_test=0)
+    plain = AttentionFusion(n_components=3, hidden=4, epochs=2, batch_size=16, lr=1e-2,
+                            weight_decay=0.1, random_state=0).fit(views, y).transform(views)
+    fusion = clone(AttentionFusion()).set_params(
+        n_components=np.int64(3), hidden=np.int32(4), epochs=np.int64(2),
+        batch_size=np.int64(16), lr=np.float64(1e-2), weight_decay=np.float64(0.1),
+        attention=np.str_("feature"), random_state=np.int64(0))
+    np.testing.assert_allclose(fusion.fit(views, y).transform(views), plain, rtol=1e-6)
+
+
+def test_attn_hybridnet_on_huge_images_is_finite_and_unchanged():
+    from lightvision.datasets import load_digits
+
+    X, y = load_digits()
+    X, y = X[:60].astype(np.float64), y[:60]
+    params = dict(FEATURES.get("attn_hybridnet").test_params)
+    expected = AttnHybridNet(**params).fit(X, y).transform(X)
+    huge = AttnHybridNet(**params).fit(X * 1e30, y).transform(X * 1e30)
+    assert np.isfinite(huge).all()
+    np.testing.assert_allclose(huge, expected, rtol=1e-5, atol=1e-6)

@@ -7,6 +7,7 @@ measured with these seeds on a 2-core AMD EPYC VM (torch 2.13.0, scikit-learn 1.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -127,14 +128,45 @@ def test_tiny_data_protocol(fashion, seed):
 
 
 def test_pcanet_mnist_config_transform_throughput(fashion):
-    """The MNIST configuration must transform >= 1,500 28x28 images/s on 2 cores, end to end
-    (convolutions, hashing, histograms, sparse output). Measured 6,510 images/s (best of three
-    passes over these 2,000 images, seed 0, idle 2-core machine; the first pass, 3,517/s,
-    includes warm-up)."""
+    """The MNIST configuration's whole transform (convolutions, hashing, block histograms,
+    sparse output) against its two conv2d stages alone (``F.conv2d`` with the fitted filters
+    on the same 64-image batches), timed interleaved in this test, best of several passes over
+    2,000 images. A ratio, so the machine's speed and load cancel out; absolute figures are
+    left to asv (``PCANetThroughputSuite``).
+
+    Measured (2-core AMD EPYC, this timing as a script, best of 9 interleaved passes), idle
+    machine: before issue 14, 0.30 with torch's 2 threads (4,933 against 16,504 images/s) and
+    0.37 with one; after (word-packed hash, sorted-block sparse histograms), 0.33 with 2
+    threads (6,744 against 20,256 images/s) and 0.50 with one; under load 5-10 the two-thread
+    ratio was 0.48-0.55. The post-convolution work runs on one core, so the ratio falls as
+    torch's threads speed the convolutions up. Asserted: >= 0.25, a guard against the hashing
+    and histograms regressing to a Python-level loop, not the issue's 0.75 target (not
+    reached: see the issue-14 note).
+    """
+    import torch
+    import torch.nn.functional as F
+
     X, _, _, _ = fashion
     net = PCANet(random_state=0).fit(X[:500])
-    best = min(_seconds(net.transform, X) for _ in range(3))
-    assert len(X) / best >= 1500, f"{len(X) / best:.0f} images/s"
+    weights = [torch.from_numpy(f).float() for f in net.filters_]
+
+    def conv2d_only():
+        for start in range(0, len(X), net.batch_size):
+            x = torch.from_numpy(X[start:start + net.batch_size]).float()[:, None]
+            for stage, weight in enumerate(weights):
+                x = x if stage == 0 else x.reshape(-1, 1, *x.shape[-2:])
+                x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+
+    net.transform(X[:64])
+    conv2d_only()
+    transform = reference = math.inf
+    for _ in range(4):  # interleaved, so a burst of load hits both
+        transform = min(transform, _seconds(net.transform, X))
+        reference = min(reference, _seconds(conv2d_only))
+    ratio = reference / transform
+    assert ratio >= 0.25, (f"transform reaches {ratio:.2f} of the conv2d-only throughput "
+                           f"({len(X) / transform:.0f} against {len(X) / reference:.0f} "
+                           "images/s)")
 
 
 def _seconds(function, *args):

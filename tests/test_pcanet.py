@@ -388,10 +388,12 @@ def test_transform_checks_channels_and_size(digits):
     ({"overlap": -0.1}, ValueError, "overlap"),
     ({"overlap": 0.95}, ValueError, "overlap"),  # stride round(0.05 * 4) = 0
     ({"n_filters": (0, 2)}, ValueError, "n_filters"),
-    ({"n_filters": (2.5, 2)}, ValueError, "n_filters"),
+    ({"n_filters": (2.5, 2)}, TypeError, "n_filters"),
     ({"n_filters": 4}, TypeError, "n_filters"),
-    ({"n_filters": ()}, TypeError, "n_filters"),
+    ({"n_filters": ()}, ValueError, "n_filters"),
     ({"n_filters": (10, 2)}, ValueError, "n_filters"),  # 10 > 3 x 3
+    ({"n_filters": (9, 2)}, ValueError, r"n_filters\[0\] = 9 exceeds 8"),  # null direction
+    ({"n_filters": (2, 9)}, ValueError, r"n_filters\[1\] = 9 exceeds 8"),
     ({"n_filters": (2, 17)}, ValueError, "n_filters"),  # 2^17 bins
     ({"block_size": 0}, ValueError, "block_size"),
     ({"block_size": 9}, ValueError, "block size 9"),
@@ -412,3 +414,91 @@ def test_bad_hyperparameters_raise(params, error, match, digits):
 def test_bad_tucker_hyperparameters_raise(params, match, digits):
     with pytest.raises(ValueError, match=match):
         TFNet(**dict(dict(patch_size=3, rank=2, block_size=4), **params)).fit(digits[0][:10])
+
+
+# -- hardening (issue 14) ----------------------------------------------------------------------
+def test_filter_count_capped_below_the_null_constant_direction(digits):
+    """Mean-removed 3x3 patches span at most 8 of 9 dimensions: 8 filters are all live
+    (eigenvalue > 0), a 9th would be the constant direction (issue 14, item 8)."""
+    net = PCANet(patch_size=3, n_filters=(8, 2), block_size=4, random_state=0).fit(
+        digits[0][:50])
+    constant = np.full(9, 1 / 3)
+    assert np.abs(net.filters_[0].reshape(8, 9) @ constant).max() < 1e-4  # the 9th: 1
+    with pytest.raises(ValueError, match="exceeds 8"):
+        HybridNet(patch_size=3, n_filters=(9, 2), rank=2, block_size=4).fit(digits[0][:20])
+
+
+def test_exponential_stage_counts_refused_up_front_with_the_estimate():
+    """4 images of 28x28: 2^20 maps each are 12 GiB of float32 per batch (limit 8 GiB)."""
+    X = _images(4, size=28)
+    with pytest.raises(ValueError, match=r"TFNet with 17 stages of 8 filters .* GiB"):
+        TFNet(n_stages=17, patch_size=3, block_size=4).fit(X)
+    with pytest.raises(ValueError, match=r"1,048,576 maps of 28x28 per image: about 12\.2 GiB"):
+        PCANet(patch_size=3, n_filters=(2,) * 20, block_size=4).fit(X)
+    with pytest.raises(ValueError, match=r"HybridNet with 12 stages"):
+        HybridNet(patch_size=3, n_filters=(8,) * 12, rank=2, block_size=4).fit(X)
+
+
+@pytest.mark.parametrize("cls", [PCANet, TFNet, HybridNet])
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_huge_and_tiny_images_give_the_features_of_ordinary_ones(cls, scale, digits):
+    """The networks are scale-invariant; 1e30 images overflowed the float32 patch Gram matrix
+    (LinAlgError) and are now rescaled exactly by a power of two."""
+    X = digits[0][:40].astype(np.float64)
+    params = FEATURES.get(cls.__name__.lower()).test_params
+    expected = cls(**params).fit(X).transform(X).toarray()
+    net = cls(**params).fit(X * scale)
+    np.testing.assert_array_equal(net.transform(X * scale).toarray(), expected)
+    assert net.input_scale_ != 1.0
+
+
+def test_transform_refuses_values_beyond_float32_filtering(digits):
+    net = PCANet(**SMALL).fit(digits[0][:20])
+    assert net.input_scale_ == 1.0
+    with pytest.raises(ValueError, match="X holds values up to 1e"):
+        net.transform(np.full((2, 8, 8), 1e200))
+
+
+def test_numpy_scalar_parameters_and_grid_search(digits):
+    """Every parameter accepts numpy scalars; GridSearchCV over numpy grids works (item 5)."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X, y = digits[0][:60], digits[1][:60]
+    plain = PCANet(**SMALL).fit(X).transform(X).toarray()
+    numpy_params = dict(patch_size=np.int64(3), n_filters=np.array([2, 2]),
+                        block_size=np.int32(4), overlap=np.float32(0.5),
+                        n_patches=np.int64(100_000), batch_size=np.int16(64),
+                        sparse=np.bool_(True), random_state=np.int64(0))
+    np.testing.assert_array_equal(PCANet(**numpy_params).fit(X).transform(X).toarray(), plain)
+    tucker = dict(patch_size=np.int64(3), rank=np.int64(2), max_iter=np.int64(10),
+                  tol=np.float64(1e-6), block_size=np.int64(4), pyramid=np.array([2, 1]),
+                  random_state=0)
+    TFNet(n_stages=np.int64(2), **tucker).fit(X).transform(X)
+    HybridNet(n_filters=(np.int64(2), np.int64(2)), **tucker).fit(X).transform(X)
+    search = GridSearchCV(make_pipeline(PCANet(**SMALL), LinearSVC(C=0.1)),
+                          {"pcanet__block_size": np.array([4, 8]),
+                           "pcanet__overlap": np.array([0.0, 0.5])}, cv=2)
+    search.fit(X, y)
+    assert isinstance(search.best_params_["pcanet__block_size"], np.integer)
+
+
+def test_random_state_none_leaves_global_generators_alone(digits):
+    np.random.seed(0)  # noqa: NPY002 (the global state is what is checked)
+    state = np.random.get_state()[1].copy()  # noqa: NPY002
+    torch_state = torch.random.get_rng_state()
+    PCANet(patch_size=3, n_filters=(2, 2), block_size=4, n_patches=100).fit(digits[0][:10])
+    assert np.array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+
+
+@pytest.mark.parametrize(("n_bits", "shape"), [(5, (3, 5)), (8, (4, 4)), (11, (2, 7))])
+def test_word_packed_hash_equals_the_bit_formula(n_bits, shape):
+    maps = torch.from_numpy(np.random.default_rng(n_bits).normal(size=(3, 2 * n_bits, *shape))
+                            .astype(np.float32))
+    maps[0, 0, 0, 0] = 0.0  # H(0) = 0
+    bits = (maps.numpy() > 0).reshape(3, 2, n_bits, *shape).astype(np.int64)
+    expected = np.einsum("bgjhw,j->bghw", bits, 2 ** np.arange(n_bits - 1, -1, -1))
+    codes = hash_codes(maps, n_bits)
+    assert codes.dtype == (torch.uint8 if n_bits <= 8 else torch.int32)
+    np.testing.assert_array_equal(codes.numpy(), expected)

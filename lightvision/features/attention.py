@@ -27,13 +27,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state as _sklearn_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_random_state, check_real, resolve_seed
 from ..registry import FEATURES
 from ..training import History, fit
+from .filterbank import amplitude, input_scale
 
 __all__ = ["AttentionFusion", "AttnHybridNet"]
 
@@ -45,6 +46,8 @@ _BLOCK_ENTRIES = 2**24
 #: are left unscaled (they are numerically zero: the view has lower rank than ``d_v``).
 _RELATIVE_TINY_SCALE = 1e-7
 _SEED_HIGH = 2**31 - 1
+#: Largest |value| x view scale the float32 PCA blocks of transform accept without overflow.
+_MAX_SCALED = 2.0**60
 
 ViewLike = Any  # a 2-D array-like or a scipy.sparse matrix
 
@@ -99,6 +102,27 @@ def _check_target(y: Any, n_samples: int, source: str) -> tuple[np.ndarray, np.n
     if len(classes) < 2:
         raise ValueError(f"y must hold at least 2 classes, got {len(classes)}")
     return classes, encoded
+
+
+def _random_state(value: Any) -> np.random.RandomState:
+    """scikit-learn's RandomState for ``value``, except that None gives a fresh one seeded
+    from the OS: numpy's global generator is never drawn from."""
+    check_random_state(value, generator=False)
+    return np.random.RandomState(resolve_seed(None)) if value is None \
+        else _sklearn_random_state(value)
+
+
+def _amplitude(view: np.ndarray | sp.csr_matrix) -> float:
+    """max |entry| of a checked view (0 for an all-zero sparse one)."""
+    values = view.data if sp.issparse(view) else view
+    return amplitude(values) if values.size else 0.0
+
+
+def _rescaled(views: list[np.ndarray | sp.csr_matrix],
+              scales: Sequence[float]) -> list[np.ndarray | sp.csr_matrix]:
+    """Each view times its power-of-two scale (copied only where the scale is not 1)."""
+    return [view if scale == 1.0 else view * scale for view, scale in zip(views, scales,
+                                                                           strict=True)]
 
 
 class _ExactPCA:
@@ -184,16 +208,22 @@ class _AttentionNet(nn.Module):
     """
 
     def __init__(self, dims: tuple[int, ...], hidden: int, num_classes: int,
-                 attention: str) -> None:
+                 attention: str, generator: torch.Generator) -> None:
         super().__init__()
         self.dims = tuple(dims)
         self.attention = attention
         self.num_classes = num_classes
         total = sum(self.dims)
         n_weights = total if attention == "feature" else len(self.dims)
-        self.score = nn.Sequential(nn.Linear(total, hidden), nn.ReLU(),
-                                   nn.Linear(hidden, n_weights))
-        self.head = nn.Linear(total, num_classes)
+        meta = {"device": "meta"}  # no draw from torch's global generator
+        self.score = nn.Sequential(nn.Linear(total, hidden, **meta), nn.ReLU(),
+                                   nn.Linear(hidden, n_weights, **meta))
+        self.head = nn.Linear(total, num_classes, **meta)
+        self.to_empty(device="cpu")
+        for layer in (self.score[0], self.score[2], self.head):  # nn.Linear's own init
+            nn.init.kaiming_uniform_(layer.weight, a=5 ** 0.5, generator=generator)
+            bound = 1 / layer.in_features ** 0.5
+            nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
     def weights(self, z: torch.Tensor) -> torch.Tensor:
         """Attention weights: (n, D) in (0, 1) for "feature", (n, V) summing to 1 for "view"."""
@@ -353,15 +383,17 @@ class AttentionFusion(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.target_tags.required = True
         return tags
 
-    def _check_params(self) -> None:
-        check_int(self.n_components, "n_components")
-        check_int(self.hidden, "hidden")
-        if self.attention not in _ATTENTION_KINDS:
+    def _check_params(self) -> dict[str, Any]:
+        """The validated parameters, plain Python numbers (numpy scalars accepted)."""
+        if not isinstance(self.attention, str) or self.attention not in _ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {_ATTENTION_KINDS}, got {self.attention!r}")
-        check_int(self.epochs, "epochs")
-        check_int(self.batch_size, "batch_size")
-        check_real(self.lr, "lr")
-        check_real(self.weight_decay, "weight_decay", strict=False)
+        check_random_state(self.random_state, generator=False)
+        return {"n_components": check_int(self.n_components, "n_components"),
+                "hidden": check_int(self.hidden, "hidden"),
+                "epochs": check_int(self.epochs, "epochs"),
+                "batch_size": check_int(self.batch_size, "batch_size"),
+                "lr": check_real(self.lr, "lr"),
+                "weight_decay": check_real(self.weight_decay, "weight_decay", strict=False)}
 
     def fit(self, views: Sequence[ViewLike], y: Any) -> AttentionFusion:
         """Reduce each view, then train the attention MLP and the softmax head on labels ``y``.
@@ -371,18 +403,21 @@ class AttentionFusion(ClassifierMixin, TransformerMixin, BaseEstimator):
         views : list of V >= 2 matrices (n_samples, p_v), dense or scipy.sparse.
         y : class labels (n_samples,), at least 2 classes.
         """
-        self._check_params()
+        params = self._check_params()
         views = _check_views(views)
         n_samples = views[0].shape[0]
         self.classes_, encoded = _check_target(y, n_samples, "views")
         if n_samples < 2:
             raise ValueError(f"views need at least 2 samples to fit, got {n_samples}")
-        rng = check_random_state(self.random_state)
         self.n_views_ = len(views)
         self.n_features_views_ = tuple(v.shape[1] for v in views)
+        # [INTERP] standardised components are invariant to a view's scale: a view far outside
+        # [2^-32, 2^32] (1e200) is rescaled exactly by a power of two before its float32 PCA
+        self.view_scales_ = tuple(input_scale(_amplitude(view)) for view in views)
+        views = _rescaled(views, self.view_scales_)
         self.pcas_, self.scales_ = [], []
         for view in views:
-            d = min(self.n_components, view.shape[1], n_samples - 1)
+            d = min(params["n_components"], view.shape[1], n_samples - 1)
             pca = _ExactPCA(d).fit(view)
             scale = np.sqrt(np.maximum(pca.explained_variance_, 0.0))
             scale[scale <= _RELATIVE_TINY_SCALE * scale.max(initial=0.0)] = 1.0
@@ -390,15 +425,13 @@ class AttentionFusion(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.scales_.append(scale)
         self.n_components_ = tuple(pca.n_components_ for pca in self.pcas_)
         z = torch.from_numpy(self._project(views))
-        seed = int(rng.randint(_SEED_HIGH))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.module_ = _AttentionNet(self.n_components_, self.hidden, len(self.classes_),
-                                         self.attention)
+        seed = int(_random_state(self.random_state).randint(_SEED_HIGH))
+        self.module_ = _AttentionNet(self.n_components_, params["hidden"], len(self.classes_),
+                                     self.attention, torch.Generator().manual_seed(seed))
         self.history_: History = fit(
-            self.module_, z, torch.from_numpy(encoded.astype(np.int64)), epochs=self.epochs,
-            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            random_state=seed, progress=False,
+            self.module_, z, torch.from_numpy(encoded.astype(np.int64)),
+            epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+            weight_decay=params["weight_decay"], random_state=seed, progress=False,
         )
         self.module_.eval()
         return self
@@ -413,7 +446,12 @@ class AttentionFusion(ClassifierMixin, TransformerMixin, BaseEstimator):
             if view.shape[1] != p:
                 raise ValueError(f"views[{i}] has {view.shape[1]} columns but {p} were seen "
                                  "in fit")
-        return views
+            top = _amplitude(view)
+            if top * self.view_scales_[i] > _MAX_SCALED:
+                raise ValueError(f"views[{i}] holds values up to {top:.3g}, too large for the "
+                                 f"float32 projection of a fusion fitted on values up to "
+                                 f"{_MAX_SCALED / self.view_scales_[i]:.3g}")
+        return _rescaled(views, self.view_scales_)
 
     def _project(self, views: list[np.ndarray | sp.csr_matrix]) -> np.ndarray:
         parts = [pca.transform(view) / scale
@@ -560,7 +598,7 @@ class AttnHybridNet(TransformerMixin, BaseEstimator):
             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
         )
         fusion._check_params()
-        rng = check_random_state(self.random_state)
+        rng = _random_state(self.random_state)
         self.hybrid_ = self._make_hybrid(int(rng.randint(_SEED_HIGH)))
         self.hybrid_.fit(X)
         views = self.hybrid_.transform_views(X)

@@ -32,10 +32,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
     "BlockHistogram",
     "ConvBank",
+    "amplitude",
     "as_image_batch",
     "block_starts",
     "block_stride",
@@ -43,6 +45,7 @@ __all__ = [
     "check_images",
     "extract_features",
     "hash_codes",
+    "input_scale",
     "matlab_round",
     "pca_conv_bank",
     "pca_filter_bank",
@@ -94,12 +97,39 @@ def check_images(X: Any, *, name: str = "X") -> np.ndarray:
     return X[..., None] if X.ndim == 3 else X
 
 
-def as_image_batch(X: np.ndarray) -> torch.Tensor:
-    """(n, H, W, C) images from :func:`check_images` as a contiguous float32 tensor (n, C, H, W).
+def amplitude(X: np.ndarray) -> float:
+    """max |X| of a real array, as a float (no temporary copy of ``X``)."""
+    return float(max(X.max(), -X.min())) if np.issubdtype(X.dtype, np.floating) \
+        else float(max(int(X.max()), -int(X.min())))
+
+
+def input_scale(amplitude: float) -> float:
+    """Power of two 2^-e that brings images of largest magnitude ``amplitude`` into [1, 2) when
+    it lies outside [2^-32, 2^32] (else 1.0: ordinary data is left exactly as it is).
+
+    The PCANet family is invariant to a positive scale of its input (filters are eigenvectors
+    or Tucker factors, the hash keeps only signs, the Tucker mean patch and its bias scale
+    along), and a power of two rescales float values exactly; so 1e30 or 1e-30 images give the
+    features of their rescaled copies instead of overflowing (or underflowing) the float32
+    Gram matrix of the patches.
+
+    >>> input_scale(255.0), input_scale(1e30) * 1e30, input_scale(0.0)
+    (1.0, 1.5777218104420236, 1.0)
+    """
+    if amplitude == 0 or 2.0 ** -32 <= amplitude <= 2.0 ** 32:
+        return 1.0
+    return 2.0 ** (1 - math.frexp(amplitude)[1])
+
+
+def as_image_batch(X: np.ndarray, scale: float = 1.0) -> torch.Tensor:
+    """(n, H, W, C) images from :func:`check_images`, times ``scale`` (a power of two from
+    :func:`input_scale`, applied in float64), as a contiguous float32 tensor (n, C, H, W).
 
     >>> as_image_batch(np.zeros((2, 5, 6, 3), dtype=np.uint8)).shape
     torch.Size([2, 3, 5, 6])
     """
+    if scale != 1.0:
+        X = X.astype(np.float64) * scale
     return torch.from_numpy(np.ascontiguousarray(X)).permute(0, 3, 1, 2).to(
         torch.float32, memory_format=torch.contiguous_format)
 
@@ -339,6 +369,11 @@ def hash_codes(maps: torch.Tensor, n_bits: int) -> torch.Tensor:
     T = sum_{j=1..n_bits} 2^(n_bits - j) H(O_j) with H(x) = 1 if x > 0 else 0, so the first map
     of a group is the most significant bit.
 
+    Vectorised over words: the 0/1 bytes of ``maps > 0`` are read as int64 words of 8 pixels,
+    so shifting a word moves the bit of each of its 8 pixels at once (a byte holds 0 or 1 and
+    shifts by < 8, so nothing carries into the next pixel); up to 8 maps are packed into each
+    byte of the code with n_bits - 1 word shifts and ORs per group of 8 maps.
+
     Parameters
     ----------
     maps : Tensor, shape (B, G * n_bits, H, W)
@@ -353,12 +388,26 @@ def hash_codes(maps: torch.Tensor, n_bits: int) -> torch.Tensor:
     9
     """
     batch, n_maps, height, width = maps.shape
-    dtype = torch.uint8 if n_bits <= 8 else torch.int32
-    bits = (maps > 0).reshape(batch, n_maps // n_bits, n_bits, height, width).to(dtype)
-    codes = bits[:, :, 0]
-    for j in range(1, n_bits):
-        codes = (codes << 1) | bits[:, :, j]
-    return codes
+    groups, area = n_maps // n_bits, height * width
+    padded = -(-area // 8) * 8  # whole int64 words of 8 pixels
+    bits = np.empty((batch * groups, n_bits, padded), dtype=bool)
+    bits[:, :, area:] = False
+    np.greater(maps.numpy().reshape(batch * groups, n_bits, area), 0, out=bits[:, :, :area])
+    words = bits.view(np.int64)  # (B G, n_bits, padded / 8)
+    codes = None
+    for first in range(0, n_bits, 8):  # bytes of the code, most significant first
+        last = min(first + 8, n_bits)
+        byte = words[:, first].copy()
+        for j in range(first + 1, last):
+            np.left_shift(byte, 1, out=byte)
+            np.bitwise_or(byte, words[:, j], out=byte)
+        byte = byte.view(np.uint8)[:, :area]
+        if n_bits <= 8:
+            codes = byte
+        else:
+            byte = byte.astype(np.int32)
+            codes = byte if codes is None else (codes << (last - first)) | byte
+    return torch.from_numpy(np.ascontiguousarray(codes)).reshape(batch, groups, height, width)
 
 
 class BlockHistogram:
@@ -382,6 +431,10 @@ class BlockHistogram:
     ``spp``), ordered (g, level, cell row-major, bin), and the whole vector is L2-normalised:
     dimension G 2^n_bits sum(p^2). Chan's MATLAB vector holds the same numbers in another fixed
     order, which no classifier can tell apart.
+
+    The sparse output without a pyramid never forms the (B, n_features) table: the codes of
+    each block are sorted (numpy's vectorised row sort of 16-bit integers), and each run of
+    equal codes is one non-zero, its length the count, already in column order.
     """
 
     def __init__(self, image_shape: tuple[int, int], *, block_size: int, stride: int,
@@ -389,42 +442,61 @@ class BlockHistogram:
         height, width = image_shape
         top, left = block_starts(height, block_size, stride), block_starts(width, block_size,
                                                                           stride)
-        span = np.arange(block_size)
-        pixels = ((top[:, None, None, None] + span[None, None, :, None]) * width
-                  + left[None, :, None, None] + span[None, None, None, :])
-        self.pixels = pixels.reshape(len(top) * len(left), block_size * block_size)
+        self.block_size, self.stride = block_size, stride
+        self.area = block_size * block_size
+        self.n_blocks = len(top) * len(left)
         self.n_bits = n_bits
         self.n_bins = 2 ** n_bits
         self.n_groups = n_groups
         self.pyramid = pyramid
-        self.cells: list[np.ndarray] = []
+        self.n_cells = 0
         if pyramid is not None:  # Chan's spp: cell of a block = ceil(centre / (size / p))
             centre_y = np.repeat(top + math.ceil(block_size / 2), len(left))
             centre_x = np.tile(left + math.ceil(block_size / 2), len(top))
+            cells = []
             for p in pyramid:
                 cell_y = np.ceil(centre_y / (height / p)).astype(np.int64) - 1
                 cell_x = np.ceil(centre_x / (width / p)).astype(np.int64) - 1
-                cell = cell_y * p + cell_x
-                self.cells.extend(np.flatnonzero(cell == c) for c in range(p * p))
+                cells.append(self.n_cells + cell_y * p + cell_x)
+                self.n_cells += p * p
+            #: cell of every block at every level (n_levels * n_blocks,), and its block
+            self._cell_of = torch.from_numpy(np.concatenate(cells))
+            self._block_of = torch.arange(self.n_blocks).repeat(len(pyramid))
 
     @property
     def n_features(self) -> int:
         """Length of the feature vector of one image."""
-        units = len(self.cells) if self.pyramid is not None else len(self.pixels)
+        units = self.n_cells if self.pyramid is not None else self.n_blocks
         return self.n_groups * units * self.n_bins
+
+    def _blocks(self, codes: torch.Tensor, dtype: type) -> np.ndarray:
+        """The codes of every block as a new (B G n_blocks, area) array of ``dtype``: blocks
+        row-major within each code map, pixels row-major within each block."""
+        b, s = self.block_size, self.stride
+        windows = sliding_window_view(codes.numpy(), (b, b), axis=(2, 3))[:, :, ::s, ::s]
+        return windows.astype(dtype, order="C").reshape(-1, self.area)
 
     def _counts(self, codes: torch.Tensor) -> torch.Tensor:
         """Histogram counts, an integer tensor (B, G, n_blocks, n_bins) of the narrowest dtype
         that holds the block area."""
-        batch = codes.shape[0]
-        area = self.pixels.shape[1]
-        index = codes.reshape(batch * self.n_groups, -1).to(torch.int64)
-        index = index[:, torch.from_numpy(self.pixels)].reshape(-1, area)
+        index = torch.from_numpy(self._blocks(codes, np.int64))
         dtype = next(d for d, top in ((torch.uint8, 2 ** 8), (torch.int16, 2 ** 15),
-                                      (torch.int32, 2 ** 31)) if area < top)
+                                      (torch.int32, 2 ** 31)) if self.area < top)
         counts = torch.zeros(index.shape[0], self.n_bins, dtype=dtype)
         counts.scatter_add_(1, index, torch.ones(1, dtype=dtype).expand_as(index))
-        return counts.reshape(batch, self.n_groups, len(self.pixels), self.n_bins)
+        return counts.reshape(codes.shape[0], self.n_groups, self.n_blocks, self.n_bins)
+
+    def _pooled(self, codes: torch.Tensor) -> torch.Tensor:
+        """Pyramid features (B, n_features) float32: block histograms max-pooled per cell (one
+        ``scatter_reduce`` over all levels; an empty cell stays 0), L2-normalised."""
+        counts = self._counts(codes).to(torch.float32)[:, :, self._block_of]
+        batch = counts.shape[0]
+        pooled = torch.zeros(batch, self.n_groups, self.n_cells, self.n_bins)
+        index = self._cell_of[None, None, :, None].expand_as(counts)
+        pooled.scatter_reduce_(2, index, counts, "amax")
+        pooled = pooled.reshape(batch, -1)
+        pooled /= torch.linalg.vector_norm(pooled, dim=1, keepdim=True)
+        return pooled
 
     def __call__(self, codes: torch.Tensor) -> np.ndarray:
         """Features of a batch as a dense float32 array (B, n_features).
@@ -433,39 +505,45 @@ class BlockHistogram:
         ----------
         codes : integer Tensor, shape (B, G, H, W), values in [0, 2^n_bits).
         """
+        if self.pyramid is not None:
+            return self._pooled(codes).numpy()
         counts = self._counts(codes)
-        if self.pyramid is None:
-            out = counts.numpy().reshape(counts.shape[0], -1).astype(np.float32)
-            out *= np.float32(self.n_bins / self.pixels.shape[1])
-            return out
-        pooled = torch.zeros(counts.shape[0], self.n_groups, len(self.cells), self.n_bins,
-                             dtype=torch.float32)
-        for c, members in enumerate(self.cells):
-            if len(members):
-                pooled[:, :, c] = counts[:, :, torch.from_numpy(members)].amax(dim=2)
-        pooled = pooled.reshape(counts.shape[0], -1)
-        pooled /= torch.linalg.vector_norm(pooled, dim=1, keepdim=True)
-        return pooled.numpy()
+        out = counts.reshape(counts.shape[0], -1).to(torch.float32).numpy()
+        out *= np.float32(self.n_bins / self.area)
+        return out
 
     def sparse(self, codes: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Features of a batch as CSR parts (data float32, column indices int32 (int64 beyond
-        2^31 features), non-zeros per row), never forming a float32 dense (B, n_features)
-        array without a pyramid."""
-        if self.pyramid is None:
-            values = self._counts(codes).numpy().reshape(codes.shape[0], -1)
-            scale = np.float32(self.n_bins / self.pixels.shape[1])
-        else:
-            values, scale = self(codes), np.float32(1.0)
-        batch, width = values.shape
-        flat = np.flatnonzero(values != 0)
-        bounds = np.searchsorted(flat, np.arange(batch + 1, dtype=np.int64) * width)
-        per_row = np.diff(bounds)
-        columns = flat - np.repeat(np.arange(batch, dtype=np.int64) * width, per_row)
-        columns = columns.astype(np.int32 if width < 2 ** 31 else np.int64)
-        data = values.reshape(-1)[flat].astype(np.float32)
-        if scale != 1:
-            data *= scale
-        return data, columns, per_row
+        2^31 features), non-zeros per row), with sorted column indices, never forming a dense
+        (B, n_features) array without a pyramid."""
+        batch = codes.shape[0]
+        if self.pyramid is not None:
+            values = self._pooled(codes).numpy()
+            flat = np.flatnonzero(values)
+            width = values.shape[1]
+            bounds = np.searchsorted(flat, np.arange(batch + 1, dtype=np.int64) * width)
+            columns = flat - np.repeat(np.arange(batch, dtype=np.int64) * width,
+                                       np.diff(bounds))
+            return (values.reshape(-1)[flat], self._column_dtype(columns), np.diff(bounds))
+        # one row per block of every image; codes sorted within each block (16-bit SIMD sort)
+        entries = self._blocks(codes, np.uint16)
+        entries.sort(axis=1)
+        starts = np.empty(entries.shape, dtype=bool)  # first entry of each run of equal codes
+        starts[:, 0] = True
+        np.not_equal(entries[:, 1:], entries[:, :-1], out=starts[:, 1:])
+        first = np.flatnonzero(starts)  # runs never cross a block: its first entry starts one
+        data = np.diff(first, append=entries.size).astype(np.float32)
+        data *= np.float32(self.n_bins / self.area)
+        # column of an entry: (g n_blocks + block) n_bins + code, block rows repeating per image
+        units = self.n_groups * self.n_blocks
+        offsets = np.arange(units, dtype=np.int64 if self.n_features >= 2 ** 31 else np.int32)
+        keys = entries.reshape(batch, units, self.area) + (offsets * self.n_bins)[:, None]
+        columns = keys.reshape(-1)[first]
+        per_row = np.diff(np.searchsorted(first, np.arange(batch + 1) * (units * self.area)))
+        return data, self._column_dtype(columns), per_row
+
+    def _column_dtype(self, columns: np.ndarray) -> np.ndarray:
+        return columns.astype(np.int32 if self.n_features < 2 ** 31 else np.int64, copy=False)
 
 
 # -- transform engine --------------------------------------------------------------------------
@@ -529,6 +607,7 @@ def extract_features(
     batch_size: int,
     sparse: bool,
     concatenate: bool = False,
+    scale: float = 1.0,
 ) -> list[sp.csr_matrix | np.ndarray]:
     """Features of every image for each view (a cascade of filter banks and its output layer),
     batch by batch.
@@ -542,6 +621,7 @@ def extract_features(
         plus the batch's histograms.
     sparse : return ``scipy.sparse.csr_matrix`` (else a dense ndarray), float32.
     concatenate : return one matrix with the views side by side, assembled batch by batch.
+    scale : the images are multiplied by it first (see :func:`input_scale`).
 
     Returns
     -------
@@ -556,7 +636,7 @@ def extract_features(
     else:
         dense = [np.empty((n, width), dtype=np.float32) for width in out_widths]
     for start in range(0, n, batch_size):
-        x = as_image_batch(X[start:start + batch_size])
+        x = as_image_batch(X[start:start + batch_size], scale)
         batch = []
         for banks, histogram in views:
             codes = hash_codes(cascade(x, banks), histogram.n_bits)

@@ -18,20 +18,28 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_bool, check_int, check_real
+from .._checks import (
+    check_bool,
+    check_int,
+    check_int_sequence,
+    check_real,
+    is_integer,
+)
+from .._rng import legacy_random_state
 from ..registry import FEATURES
 from .filterbank import (
     MAX_HASH_BITS,
     BlockHistogram,
     ConvBank,
+    amplitude,
     as_image_batch,
     block_stride,
     cascade,
     check_images,
     extract_features,
+    input_scale,
     pca_conv_bank,
     pca_filter_bank,
     sample_patches,
@@ -62,15 +70,12 @@ class _Config:
     batch_size: int
 
 
-def _int_tuple(value: Any, name: str, *, minimum: int = 1) -> tuple[int, ...]:
-    """``value`` as a non-empty tuple of ints >= ``minimum``."""
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise TypeError(f"{name} must be a non-empty sequence of ints, got {value!r}")
-    out = tuple(value)
-    if any(isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum
-           for v in out):
-        raise ValueError(f"{name} must hold ints >= {minimum}, got {value!r}")
-    return tuple(int(v) for v in out)
+#: Largest cascade output of one batch (float32 maps of the last stage, all chains) that
+#: ``fit`` accepts: the maps grow as the product of the filter counts, so a deep or wide
+#: network is refused up front with the estimate rather than failing with a MemoryError.
+MAX_BATCH_BYTES = 2 ** 33  # 8 GiB
+#: Largest |pixel| x input_scale_ that transform filters in float32 without overflow.
+_MAX_SCALED = 2.0 ** 100
 
 
 def _check_bits(n_bits: int, name: str) -> None:
@@ -86,13 +91,13 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     def _config(self, n_stages: int) -> _Config:
         """Validate the shared hyperparameters."""
-        if isinstance(self.patch_size, Sequence) and not isinstance(self.patch_size, str):
-            patch_sizes = _int_tuple(self.patch_size, "patch_size")
+        if is_integer(self.patch_size):
+            patch_sizes = (check_int(self.patch_size, "patch_size"),) * n_stages
+        else:
+            patch_sizes = check_int_sequence(self.patch_size, "patch_size")
             if len(patch_sizes) != n_stages:
                 raise ValueError(f"patch_size must be an int or give one size per stage "
                                  f"({n_stages}), got {self.patch_size!r}")
-        else:
-            patch_sizes = (check_int(self.patch_size, "patch_size"),) * n_stages
         if any(k % 2 == 0 for k in patch_sizes):
             raise ValueError(f"patch_size must be odd (\"same\" padding by (k - 1) / 2), "
                              f"got {self.patch_size!r}")
@@ -104,7 +109,7 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         if stride < 1:
             raise ValueError(f"overlap={self.overlap!r} with block_size={block_size} rounds "
                              f"the block stride to 0; lower overlap")
-        pyramid = None if self.pyramid is None else _int_tuple(self.pyramid, "pyramid")
+        pyramid = None if self.pyramid is None else check_int_sequence(self.pyramid, "pyramid")
         n_patches = None if self.n_patches is None else check_int(self.n_patches, "n_patches")
         check_bool(self.sparse, "sparse")
         return _Config(patch_sizes, block_size, stride, pyramid, n_patches,
@@ -122,11 +127,36 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
             )
         self.n_channels_ = channels
         self.image_shape_ = (height, width)
+        self.input_scale_ = input_scale(amplitude(X))
         return X
+
+    def _check_memory(self, config: _Config, n_images: int,
+                      chains: Sequence[Sequence[int]]) -> None:
+        """Refuse, before any work, a network whose last-stage maps of one batch (float32,
+        ``chains``: the filter count of every stage of each view) would exceed
+        :data:`MAX_BATCH_BYTES`."""
+        height, width = self.image_shape_
+        maps = sum(math.prod(counts) for counts in chains)
+        batch = min(config.batch_size, n_images)
+        size = batch * maps * height * width * 4
+        if size > MAX_BATCH_BYTES:
+            counts = chains[0]
+            filters = f"{counts[0]}" if len(set(counts)) == 1 else " x ".join(map(str, counts))
+            raise ValueError(
+                f"{type(self).__name__} with {len(counts)} stages of {filters} filters gives "
+                f"{maps:,} maps of "
+                f"{height}x{width} per image: about {size / 2 ** 30:,.1f} GiB of float32 maps "
+                f"per batch of {batch} images, beyond the {MAX_BATCH_BYTES / 2 ** 30:g} GiB "
+                f"limit; use fewer stages or filters (or a smaller batch_size)")
 
     def _transform_images(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = check_images(X)
+        scaled = amplitude(X) * self.input_scale_
+        if scaled > _MAX_SCALED:
+            raise ValueError(f"X holds values up to {amplitude(X):.3g}, too large for the float32 "
+                             f"filtering of a transformer fitted on values up to "
+                             f"{_MAX_SCALED / self.input_scale_:.3g}")
         if X.shape[3] != self.n_channels_:
             raise ValueError(f"X has {X.shape[3]} channel(s) but the transformer was fitted on "
                              f"{self.n_channels_}")
@@ -136,23 +166,31 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         return X
 
     def _check_filter_count(self, stage: int, patch_size: int, n_filters: int) -> None:
-        """A PCA bank cannot have more filters than its patches have dimensions."""
+        """A PCA bank has at most C k^2 - 1 filters: its patches are mean-removed, so the
+        constant direction of the C k^2 dimensions is null (its eigenvalue is 0 and the
+        eigenvector would hash rounding noise)."""
         dim = (self.n_channels_ if stage == 0 else 1) * patch_size * patch_size
-        if n_filters > dim:
-            raise ValueError(f"n_filters[{stage}] = {n_filters} exceeds the patch dimension {dim}")
+        if n_filters > dim - 1:
+            raise ValueError(
+                f"n_filters[{stage}] = {n_filters} exceeds {dim - 1}, the rank of the "
+                f"mean-removed {'x'.join(map(str, (patch_size, patch_size)))} patches "
+                f"(patch dimension {dim} minus the null constant direction)")
 
     def _rng(self) -> np.random.Generator:
-        return np.random.default_rng(check_random_state(self.random_state).randint(2 ** 31))
+        """The patch-sampling generator; None draws fresh OS entropy rather than numpy's
+        global state, which is never touched."""
+        return np.random.default_rng(
+            legacy_random_state(self.random_state).randint(2 ** 31))
 
-    @staticmethod
-    def _patches(X: np.ndarray, chains: Sequence[Sequence[ConvBank]], stage: int,
+    def _patches(self, X: np.ndarray, chains: Sequence[Sequence[ConvBank]], stage: int,
                  config: _Config, rng: np.random.Generator) -> Iterator[torch.Tensor]:
         """Training patches of ``stage``: of the images (stage 0) or of the previous stage's
         output maps of every chain, pooled."""
         n, height, width, channels = X.shape
+        scale = self.input_scale_
 
         def maps(start: int, stop: int) -> torch.Tensor:
-            x = as_image_batch(X[start:stop])
+            x = as_image_batch(X[start:stop], scale)
             if stage == 0:
                 return x[:, None]
             return torch.cat([cascade(x, banks) for banks in chains], dim=1)[:, :, None]
@@ -180,7 +218,7 @@ class _FilterNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         return extract_features(X, self._views(),
                                 batch_size=check_int(self.batch_size, "batch_size"),
                                 sparse=check_bool(self.sparse, "sparse"),
-                                concatenate=concatenate)
+                                concatenate=concatenate, scale=self.input_scale_)
 
     def transform(self, X: Any) -> sp.csr_matrix | np.ndarray:
         """Feature vectors of images ``X``.
@@ -279,7 +317,8 @@ class PCANet(_FilterNet):
     ----------
 {_PATCH_DOC}    n_filters : sequence of int, default=(8, 8)
         Filters per stage; its length is the number of stages (1, 2 or more). Stage 1 needs
-        L_1 <= C k^2, later stages L_s <= k^2, and the last stage at most 16.
+        L_1 <= C k^2 - 1, later stages L_s <= k^2 - 1 (patches are mean-removed, so one of
+        the C k^2 directions is null), and the last stage at most 16.
 {_COMMON_DOC}
     Attributes
     ----------
@@ -349,10 +388,11 @@ class PCANet(_FilterNet):
         -------
         self
         """
-        n_filters = _int_tuple(self.n_filters, "n_filters")
+        n_filters = check_int_sequence(self.n_filters, "n_filters")
         _check_bits(n_filters[-1], "n_filters")
         config = self._config(len(n_filters))
         X = self._fit_images(X, config)
+        self._check_memory(config, len(X), [n_filters])
         rng = self._rng()
         banks: list[ConvBank] = []
         self.filters_ = []
@@ -378,28 +418,28 @@ class _TensorMixin:
     tol: float
 
     def _check_tucker(self) -> None:
-        check_int(self.rank, "rank", minimum=2)
+        self._rank = check_int(self.rank, "rank", minimum=2)
         if self.n_iter_max != "deprecated":
             warnings.warn(f"{type(self).__name__}(n_iter_max=) is deprecated; use max_iter=",
                           DeprecationWarning, stacklevel=3)
             self._max_iter = check_int(self.n_iter_max, "n_iter_max")
         else:
             self._max_iter = check_int(self.max_iter, "max_iter")
-        check_real(self.tol, "tol", 0.0, strict=False)
+        self._tol = check_real(self.tol, "tol", 0.0, strict=False)
 
     def _tensor_bits(self, stage: int, channels: int) -> int:
         """Tucker filters of a stage: rank^2 - 1 for grey maps, rank^2 min(rank, C) for colour
         images."""
-        return self.rank ** 2 * min(self.rank, channels) if stage == 0 and channels > 1 \
-            else self.rank ** 2 - 1
+        rank = self._rank
+        return rank ** 2 * min(rank, channels) if stage == 0 and channels > 1 else rank ** 2 - 1
 
     def _learn_tucker(self, patches: torch.Tensor, k: int,
                       rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray],
                                                          np.ndarray]:
-        if self.rank > k:
-            raise ValueError(f"rank = {self.rank} exceeds the patch size {k}")
-        return tucker_filter_bank(patches.double().numpy(), rank=self.rank,
-                                  max_iter=self._max_iter, tol=self.tol,
+        if self._rank > k:
+            raise ValueError(f"rank = {self._rank} exceeds the patch size {k}")
+        return tucker_filter_bank(patches.double().numpy(), rank=self._rank,
+                                  max_iter=self._max_iter, tol=self._tol,
                                   random_state=int(rng.integers(2 ** 31)))
 
 
@@ -535,6 +575,8 @@ class TFNet(_TensorMixin, _FilterNet):
         config = self._config(n_stages)
         X = self._fit_images(X, config)
         _check_bits(self._tensor_bits(n_stages - 1, self.n_channels_), "rank")
+        self._check_memory(config, len(X), [[self._tensor_bits(stage, self.n_channels_)
+                                             for stage in range(n_stages)]])
         rng = self._rng()
         banks: list[ConvBank] = []
         self.filters_, self.factors_, self.patch_means_ = [], [], []
@@ -661,12 +703,15 @@ class HybridNet(_TensorMixin, _FilterNet):
         -------
         self
         """
-        n_filters = _int_tuple(self.n_filters, "n_filters")
+        n_filters = check_int_sequence(self.n_filters, "n_filters")
         _check_bits(n_filters[-1], "n_filters")
         self._check_tucker()
         config = self._config(len(n_filters))
         X = self._fit_images(X, config)
         _check_bits(self._tensor_bits(len(n_filters) - 1, self.n_channels_), "rank")
+        self._check_memory(config, len(X), [
+            n_filters, [self._tensor_bits(stage, self.n_channels_)
+                        for stage in range(len(n_filters))]])
         rng = self._rng()
         tensor_banks: list[ConvBank] = []
         pca_banks: list[ConvBank] = []

@@ -207,3 +207,34 @@ def test_deterministic_clone_and_pickle(entry):
                     strict=True):
         np.testing.assert_array_equal(a, b)
     assert clone(est).get_params() == est.get_params()
+
+
+def _as_numpy_scalars(value):
+    """``value`` with every int and float (not bool) made a numpy scalar, in nested tuples,
+    lists and dicts."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return np.int64(value)
+    if isinstance(value, float):
+        return np.float64(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_as_numpy_scalars(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_numpy_scalars(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("entry", DATA_ENTRIES, ids=DATA_IDS)
+def test_numpy_scalar_parameters_give_the_same_outputs(entry):
+    """Issue 14, item 5: numpy ints and floats (a GridSearchCV over numpy grids) are accepted
+    wherever Python numbers are, with the same result."""
+    data, y = _data(entry)
+    params = {**entry.test_params, **({"random_state": 0}
+                                      if "random_state" in entry.create().get_params() else {})}
+    expected = _outputs(_fit(entry, data, y, **params), data, entry)
+    numpy_params = {k: _as_numpy_scalars(v) for k, v in params.items()}
+    est = clone(entry.create()).set_params(**numpy_params)
+    est = est.fit(data, y) if "supervised" in entry.tags else est.fit(data)
+    for a, b in zip(expected, _outputs(est, data, entry), strict=True):
+        np.testing.assert_array_equal(a, b)
