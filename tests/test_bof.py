@@ -158,6 +158,42 @@ def test_kmeans_initialisation_is_seeded_and_accepts_dataloaders_and_arrays():
     assert _matched_error(c.codewords.detach().double().numpy(), centres) < 0.05
 
 
+def test_codebook_sample_is_uniform_over_batches_seeded_and_isolated(monkeypatch):
+    import sklearn.cluster
+    from threadpoolctl import threadpool_limits
+
+    samples = []
+
+    class RecordingKMeans(sklearn.cluster.KMeans):
+        def fit(self, X, y=None, sample_weight=None):
+            samples.append(np.array(X[:, 0]))
+            return super().fit(X, y, sample_weight)
+
+    monkeypatch.setattr(sklearn.cluster, "KMeans", RecordingKMeans)
+    # one channel whose values label the positions: batches of 400 and 100 vectors
+    labels = np.arange(500.0)
+    batches = [torch.from_numpy(labels[:400].reshape(4, 1, 10, 10)),
+               (labels[400:].reshape(1, 1, 10, 10), "targets")]
+    pool = BoFPooling(1, n_codewords=2)
+    state = np.random.get_state()  # noqa: NPY002 (numpy's global state must not move)
+    with threadpool_limits(1):
+        for random_state in [0, 0, np.random.RandomState(0), np.random.default_rng(0), None,
+                             *range(1, 16)]:
+            pool.initialize_codewords(batches, n_samples=100, random_state=random_state,
+                                      n_init=1, max_iter=5)
+    after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(after[1], state[1]) and after[2:] == state[2:]
+    for sample in samples:  # subsets without repeats
+        assert len(sample) == len(np.unique(sample)) == 100 and np.isin(sample, labels).all()
+    np.testing.assert_array_equal(samples[0], samples[1])
+    np.testing.assert_array_equal(samples[0], samples[2])  # RandomState(0) as the int 0
+    assert len({tuple(np.sort(s)) for s in samples[3:]}) == len(samples) - 3
+    # uniform over all vectors: the small batch gets 100 / 500 of the draws (s.d. 0.009 over
+    # 1800 draws), not the half that subsampling each batch to n_samples first gave it
+    share = np.mean(np.concatenate(samples[2:]) >= 400)
+    assert abs(share - 0.2) < 0.045, share
+
+
 def test_linear_variant_initialised_from_kmeans_assigns_to_nearest_centre():
     x, centres = _clustered(seed=2)
     pool = BoFPooling(6, n_codewords=4, kind="linear")
@@ -232,6 +268,38 @@ def test_call_errors():
     assert BoFPooling(4, n_codewords=3)(torch.randn(2, 4, 1, 1)).shape == (2, 3)
 
 
+def test_input_of_another_float_dtype_raises_a_clear_type_error():
+    """As the other blocks (check_maps' dtype check): a TypeError naming the input and both
+    dtypes, never torch's "expected scalar type Double"; converting either side works."""
+    pool = BoFPooling(4, n_codewords=3)
+    x = torch.randn(2, 4, 3, 3, dtype=torch.float64)
+    with pytest.raises(TypeError, match="BoFPooling input is torch.float64 but the block's "
+                                        "weights are torch.float32"):
+        pool(x)
+    with pytest.raises(TypeError, match="BoFPooling input is torch.float64"):
+        pool.memberships(x)
+    torch.testing.assert_close(pool.double()(x), pool.float()(x.float()).double())
+
+
+def test_overflowing_inputs_raise_instead_of_returning_nan():
+    """Finite inputs whose squared distances overflow float32 gave NaN histograms; now a
+    ValueError naming the input and its magnitude. The check reads only the output unless it
+    fails; float64 handles the same input, and so does the linear kind (no squares)."""
+    pool = BoFPooling(4, n_codewords=3, spatial_level=1)
+    x = torch.randn(2, 4, 3, 3, generator=torch.Generator().manual_seed(0)) * 1e30
+    assert torch.isfinite(BoFPooling(4, n_codewords=3, kind="linear")(x)).all()
+    for call in (pool, pool.memberships):
+        with pytest.raises(ValueError, match=r"BoFPooling input holds values up to [\d.]+e\+30 "
+                                             r"in magnitude: .* overflow torch.float32"):
+            call(x)
+    assert torch.isfinite(pool.double()(x.double())).all()
+    pool = BoFPooling(4, n_codewords=3)
+    with torch.no_grad():
+        pool.codewords[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="BoFPooling parameters .* are not finite"):
+        pool(torch.randn(1, 4, 2, 2))
+
+
 def test_initialisation_errors():
     pool = BoFPooling(4, n_codewords=8)
     with pytest.raises(ValueError, match="in_channels = 4"):
@@ -242,3 +310,21 @@ def test_initialisation_errors():
         pool.initialize_codewords([])
     with pytest.raises(ValueError, match="n_samples"):
         pool.initialize_codewords(torch.randn(2, 4, 4, 4), n_samples=0)
+    for features in (None, 3):
+        with pytest.raises(TypeError, match="features must be feature maps"):
+            pool.initialize_codewords(features)
+    with pytest.raises(TypeError, match=r"features must be feature maps \(N, C, H, W\), got None"):
+        pool.initialize_codewords([None])
+    with pytest.raises(ValueError, match=r"features must be feature maps .* got shape \(0,\)"):
+        pool.initialize_codewords([[]])
+    with pytest.raises(TypeError, match="features must be real numbers.*complex"):
+        pool.initialize_codewords(torch.randn(2, 4, 4, 4, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="features must be real numbers.*<U"):
+        pool.initialize_codewords(np.full((2, 4, 4, 4), "a"))
+    for bad in (np.nan, np.inf, 1e200):
+        features = np.ones((2, 4, 4, 4))
+        features[1, 2, 3, 0] = bad
+        with pytest.raises(ValueError, match="features must be finite and at most 1e\\+100"):
+            pool.initialize_codewords(features)
+    with pytest.raises(TypeError, match="random_state must be"):
+        pool.initialize_codewords(torch.randn(2, 4, 4, 4), random_state="0")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,5 +90,20 @@ def test_clear_errors():
         model(torch.randn(1, 1, 3, 28))
     with pytest.raises(ValueError, match="channels"):
         model(torch.randn(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="BoFPooling input holds values up to .* overflow"):
+        model.eval()(torch.full((1, 1, 28, 28), 1e30))  # finite, but the conv maps overflow
     with pytest.raises(ValueError, match="head='bof'"):
         PoolingHeadCNN(head="gmp").initialize_bof(torch.randn(2, 1, 28, 28))
+
+
+def test_argument_types_are_checked():
+    with pytest.raises(TypeError, match="bof_spatial_level must be an int, got Tensor"):
+        PoolingHeadCNN(bof_spatial_level=torch.zeros(0))
+    with pytest.raises(TypeError, match="bof_spatial_level must be an int, got float"):
+        PoolingHeadCNN(bof_spatial_level=1.0)
+    with pytest.raises(TypeError, match="spp_levels must be a sequence of ints"):
+        PoolingHeadCNN(head="spp", spp_levels=None)
+    with pytest.raises(TypeError, match=r"widths\[0\] must be an int"):
+        PoolingHeadCNN(widths=(None, 8))
+    assert PoolingHeadCNN(bof_spatial_level=np.int64(0), widths=(4, 4), n_codewords=4,
+                          hidden=8).min_size == 2

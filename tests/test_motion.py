@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 import tracemalloc
 
@@ -198,8 +199,9 @@ def test_optical_flow_recovers_the_shift(method, params):
 
 def test_optical_flow_errors():
     video = np.zeros((3, 16, 16), np.uint8)
-    with pytest.raises(ValueError, match="method must be one of 'farneback', 'dis'"):
-        optical_flow(video, method="lk")
+    for method in ("lk", ["dis"], None):
+        with pytest.raises(ValueError, match="method must be one of 'farneback', 'dis'"):
+            optical_flow(video, method=method)
     with pytest.raises(ValueError, match="unknown parameter.*'window'.*valid: pyr_scale, levels"):
         optical_flow(video, window=3)
     with pytest.raises(ValueError, match="valid: preset"):
@@ -497,6 +499,7 @@ def test_fit_transform_extract_and_describe_flow_agree(cls):
     ({"cells": (2, 0, 3)}, ValueError, r"cells\[1\] must be >= 1"),
     ({"min_motion": -0.1}, ValueError, "min_motion must be a finite number >= 0"),
     ({"flow": "lk"}, ValueError, "flow must be one of 'farneback', 'dis'"),
+    ({"flow": ["dis"]}, ValueError, "flow must be one of 'farneback', 'dis'"),
     ({"flow_params": {"preset": "fast"}}, ValueError, "unknown parameter.*'preset'"),
     ({"flow_params": [1]}, TypeError, "flow_params must be a dict"),
     ({"region_size": 1.5}, TypeError, "region_size must be an int"),
@@ -527,7 +530,8 @@ def test_own_parameter_errors(cls, params, error, match):
 @pytest.mark.parametrize("cls", DESCRIPTORS)
 def test_input_errors(cls):
     desc = cls(**SMALL)
-    with pytest.raises(ValueError, match="frames of 12x40 pixels are smaller than a region"):
+    with pytest.raises(ValueError, match="^flows: frames of 12x40 pixels are smaller than a "
+                                         "region"):
         desc.describe_flow(constant_flows(4, 12, 40))
     with pytest.raises(ValueError, match=r"flows\[0\] must have shape \(H, W, 2\)"):
         desc.describe_flow([np.zeros((16, 16, 3))])
@@ -539,10 +543,69 @@ def test_input_errors(cls):
         desc.describe_flow(nan)
     with pytest.raises(TypeError, match=r"flows\[0\] has dtype complex"):
         desc.describe_flow([np.zeros((16, 16, 2), complex)])
+    for flows in (None, 3, "flows.npy"):
+        with pytest.raises(TypeError, match="flows must be an iterable of flow fields"):
+            desc.describe_flow(flows)
+    with pytest.raises(TypeError, match=r"flows\[1\] must be a flow field \(H, W, 2\), got None"):
+        desc.describe_flow([np.zeros((16, 16, 2)), None])
+    with pytest.raises(ValueError, match=r"flows\[0\] must be a flow field.*inhomogeneous"):
+        desc.describe_flow([[[[0.0, 0.0]], [[0.0]]]])
     with pytest.raises(TypeError, match="videos must be a list of videos"):
         desc.transform("clip.avi")
     with pytest.raises(ValueError, match="video has 1 frame"):
         desc.extract(np.zeros((1, 16, 16), np.uint8))
+    with pytest.raises(ValueError, match=r"^flows\[0\] has no pixels, shape \(0, 64, 2\)"):
+        desc.describe_flow([np.zeros((0, 64, 2))])
+    with pytest.raises(ValueError, match="^video: frames of 8x20 pixels are smaller than a "
+                                         "region"):
+        desc.extract(np.zeros((5, 8, 20), np.uint8))
+
+
+@pytest.mark.parametrize("cls", DESCRIPTORS)
+def test_errors_about_one_video_of_a_list_name_it(cls):
+    """transform names the offending element videos[i], whatever the check that fails."""
+    desc = cls(**SMALL)
+    good = np.zeros((5, 16, 16), np.uint8)
+    nan = np.zeros((5, 16, 16))
+    nan[2, 3, 3] = np.nan
+    for bad, error, match in [
+            (None, TypeError, "must be an array, a path or an iterable of frames"),
+            (np.zeros((5, 16)), ValueError, "must have 3 .* or 4 .* dimensions"),
+            (np.zeros((0, 16, 16)), ValueError, "has no frames"),
+            (np.zeros((1, 16, 16)), ValueError, "has 1 frame"),
+            (nan, ValueError, "holds NaN or infinite values"),
+            (np.full((5, 16, 16), 1e30), ValueError, r"holds values in \[1e\+30"),
+            (np.zeros((5, 16, 16), bool), TypeError, "has dtype bool"),
+            (np.full((5, 16, 16), "abc"), TypeError, "has dtype <U3"),
+            (np.zeros((5, 8, 20)), ValueError, "frames of 8x20 pixels are smaller"),
+            ([np.zeros((16, 16)), None], ValueError, "frame 1 must have 2"),
+            ("missing.avi", FileNotFoundError, "file 'missing.avi' does not exist")]:
+        with pytest.raises(error, match=rf"^videos\[1\]:? {match}"):
+            desc.transform([good, bad])
+    with pytest.raises(ValueError, match=r"^videos must be a list of videos .*got one array of "
+                                         r"shape \(5, 16, 16\); wrap one video"):
+        desc.fit_transform(good)
+
+
+@pytest.mark.parametrize("cls", DESCRIPTORS)
+def test_flows_beyond_the_stated_bound_raise(cls):
+    """Flow components above 1e15 px/frame raise (their float32 magnitudes would overflow into
+    NaN descriptors); up to the bound the descriptors are finite and scale-invariant
+    (HOF and MBH are L2-normalised; the binary code at thresholds scaled alike)."""
+    desc = cls(**{**SMALL, **({"zero_flow": 0.0} if cls is HOFDescriptor else {})})
+    flows = np.random.default_rng(0).normal(size=(4, 16, 16, 2)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^flows\[0\] holds flow components up to [\d.]+e\+30 "
+                                         r"pixels/frame .*at most 1e\+15"):
+        desc.describe_flow(flows * np.float32(1e30))
+    scale = np.float32(2.0**47)  # a power of 2 (exact scaling), |flows| * scale < 1e15
+    big = desc.describe_flow(flows * scale)
+    assert np.isfinite(big.astype(float)).all()
+    if cls is BinaryMotionDescriptor:
+        np.testing.assert_array_equal(
+            cls(**SMALL, thresholds=(0.25 * scale, scale)).describe_flow(flows * scale),
+            desc.describe_flow(flows))
+    else:
+        np.testing.assert_allclose(big, desc.describe_flow(flows), rtol=1e-5, atol=1e-6)
 
 
 # --- invariances, sizes, speed ------------------------------------------------------------
@@ -558,33 +621,54 @@ def test_binary_code_invariant_to_brightness_offset_and_gain():
             assert np.mean(bits == base) >= 0.99
 
 
-def test_binary_is_at_least_eight_times_smaller_than_hof():
-    binary, hof = BinaryMotionDescriptor(), HOFDescriptor()
-    assert binary.n_bits_ == 96 and binary.descriptor_bytes_ == binary.n_dims_ == 12
-    assert hof.descriptor_bytes_ == 4 * 108
-    assert binary.descriptor_bytes_ * 8 <= hof.descriptor_bytes_
-    assert hof.descriptor_bytes_ // binary.descriptor_bytes_ == 36
-    for params in ({"cells": (1, 1, 3)}, {"cells": (4, 4, 5)}):
-        assert (BinaryMotionDescriptor(**params).descriptor_bytes_ * 8
-                <= HOFDescriptor(**params).descriptor_bytes_)
+@pytest.mark.parametrize("cells, thresholds, binary_bytes, hof_bytes, mbh_bytes", [
+    # n_cells = n_x n_y n_t; binary: 2 components x n_cells x 2 m bits, rounded up to bytes;
+    # HOF: n_cells x 9 float32; MBH: 2 x n_cells x 8 float32
+    ((2, 2, 3), (0.25, 1.0), 12, 432, 768),  # the defaults: 96 bits, 36x less than HOF
+    ((1, 1, 3), (0.25, 1.0), 3, 108, 192),
+    ((4, 4, 5), (0.25, 1.0), 80, 2880, 5120),
+    ((1, 1, 3), (0.5,), 2, 108, 192),  # 12 bits: padded to 2 bytes
+])
+def test_descriptor_sizes_are_exact(cells, thresholds, binary_bytes, hof_bytes, mbh_bytes):
+    params = {"region_size": 32, "region_frames": 15, "cells": cells, "min_motion": 0.0}
+    binary = BinaryMotionDescriptor(thresholds=thresholds, **params)
+    hof, mbh = HOFDescriptor(**params), MBHDescriptor(**params)
+    n_cells = math.prod(cells)
+    assert binary.n_bits_ == 4 * n_cells * len(thresholds)
+    assert binary.n_dims_ == binary.descriptor_bytes_ == binary_bytes
+    assert (hof.n_dims_, hof.descriptor_bytes_) == (hof_bytes // 4, hof_bytes)
+    assert (mbh.n_dims_, mbh.descriptor_bytes_) == (mbh_bytes // 4, mbh_bytes)
+    flows = constant_flows(15, 32, 32, u=1.0)  # one region
+    for desc, size in ((binary, binary_bytes), (hof, hof_bytes), (mbh, mbh_bytes)):
+        out = desc.describe_flow(flows)
+        assert out.shape == (1, desc.n_dims_) and out.nbytes == size
+    if cells == (2, 2, 3):
+        assert hof.descriptor_bytes_ == 36 * binary.descriptor_bytes_
 
 
-def _best_of(n, run):
-    best = float("inf")
+def _best_of(n, *runs):
+    """Best wall-clock time of each of ``runs`` over n interleaved rounds (interleaved, so
+    that all of them see the same machine load)."""
+    best = [float("inf")] * len(runs)
     for _ in range(n):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            run()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
 def test_speed_binary_end_to_end_and_against_hof():
-    video = as_uint8(textured_video(n=150, height=120, width=160, dx=1.0, dy=0.3))
+    """Ratios measured in the same run (absolute frames/s are asv's track_seconds_per_1000_
+    frames): the binary descriptor adds little to its Farneback flow, and costs less than HOF
+    on the same flow fields."""
+    video = as_uint8(textured_video(n=61, height=120, width=160, dx=1.0, dy=0.3))
     binary, hof = BinaryMotionDescriptor(), HOFDescriptor()
     assert len(binary.extract(video)) > 0
-    fps = len(video) / _best_of(3, lambda: binary.extract(video))
-    assert fps >= 200, f"binary descriptor + Farneback flow: {fps:.0f} frames/s on one thread"
+    t_flow, t_extract = _best_of(3, lambda: list(optical_flow(video)),
+                                 lambda: binary.extract(video))
+    assert t_extract <= 1.25 * t_flow, f"descriptor adds {t_extract / t_flow - 1:.0%} to the flow"
     flows = list(optical_flow(video))
-    t_binary = _best_of(3, lambda: binary.describe_flow(flows))
-    t_hof = _best_of(3, lambda: hof.describe_flow(flows))
+    t_binary, t_hof = _best_of(5, lambda: binary.describe_flow(flows),
+                               lambda: hof.describe_flow(flows))
     assert t_binary < t_hof, (t_binary, t_hof)

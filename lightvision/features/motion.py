@@ -48,7 +48,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._checks import check_int, check_real
 from ..registry import FEATURES
-from .video import FLOW_METHODS, _flow_settings, optical_flow
+from .video import FLOW_METHODS, _flow_settings, _optical_flow
 
 __all__ = ["BinaryMotionDescriptor", "HOFDescriptor", "MBHDescriptor"]
 
@@ -57,6 +57,9 @@ _META = {"input": "videos", "input_shape": (75, 120, 160), "test_input_shape": (
          "dataset": "actions"}
 _REFERENCES = ("region", "zero")
 _TEST_PARAMS = {"region_size": 16, "region_frames": 4, "cells": (2, 2, 2), "min_motion": 0.0}
+#: Largest flow component accepted, pixels/frame: far beyond any frame size, and small enough
+#: that the float32 magnitudes, gradients and cell sums of the descriptors stay finite.
+_MAX_FLOW = 1e15
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,11 @@ class _Config:
 class _Grid:
     """The cell grid and region grid of frames of one size."""
 
-    def __init__(self, config: _Config, height: int, width: int) -> None:
+    def __init__(self, config: _Config, height: int, width: int, source: str) -> None:
         s = config.region_size
         if height < s or width < s:
-            raise ValueError(f"frames of {height}x{width} pixels are smaller than a region "
-                             f"({s}x{s}); lower region_size")
+            raise ValueError(f"{source}: frames of {height}x{width} pixels are smaller than a "
+                             f"region ({s}x{s}); lower region_size")
         self.config = config
         self.shape = (height, width)
         self.rows, self.cols = height // config.cell_h, width // config.cell_w
@@ -156,14 +159,26 @@ def _cells(value: Any) -> tuple[int, int, int]:
 
 
 def _check_field(field: Any, index: int) -> np.ndarray:
-    field = np.asarray(field)
+    if field is None:
+        raise TypeError(f"flows[{index}] must be a flow field (H, W, 2), got None")
+    try:
+        field = np.asarray(field)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"flows[{index}] must be a flow field (H, W, 2): {error}") from None
     if field.ndim != 3 or field.shape[2] != 2:
         raise ValueError(f"flows[{index}] must have shape (H, W, 2), got {field.shape}")
     if field.dtype.kind not in "iuf":
         raise TypeError(f"flows[{index}] has dtype {field.dtype}; expected a real dtype")
+    if field.size == 0:
+        raise ValueError(f"flows[{index}] has no pixels, shape {field.shape}")
     field = np.ascontiguousarray(field, dtype=np.float32)
-    if not np.isfinite(field.sum()):
+    low, high = field.min(), field.max()  # NaN propagates through min and max
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"flows[{index}] holds NaN or infinite values")
+    if max(-low, high) > _MAX_FLOW:
+        raise ValueError(f"flows[{index}] holds flow components up to {max(-low, high):.3g} "
+                         f"pixels/frame in magnitude; at most {_MAX_FLOW:g} are supported "
+                         f"(larger ones overflow the float32 magnitudes and gradients)")
     return field
 
 
@@ -318,7 +333,7 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
                 raise ValueError(f"stride = {self.stride} must be a multiple of the cell size "
                                  f"{cell_w}x{cell_h} (region_size / cells)")
         min_motion = check_real(self.min_motion, "min_motion", 0.0, strict=False)
-        if self.flow not in FLOW_METHODS:
+        if not isinstance(self.flow, str) or self.flow not in FLOW_METHODS:
             raise ValueError(f"flow must be one of {', '.join(map(repr, FLOW_METHODS))}, "
                              f"got {self.flow!r}")
         if self.flow_params is not None and not isinstance(self.flow_params, Mapping):
@@ -346,6 +361,10 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
         if isinstance(videos, str | os.PathLike) or not isinstance(videos, Iterable):
             raise TypeError(f"videos must be a list of videos (arrays, paths or iterables of "
                             f"frames), got {type(videos).__name__}; wrap one video in a list")
+        if isinstance(videos, np.ndarray) and videos.ndim < 4:
+            raise ValueError(f"videos must be a list of videos (or an array (n_videos, T, H, W"
+                             f"[, C])), got one array of shape {videos.shape}; wrap one video "
+                             f"(T, H, W) in a list")
 
     def fit(self, videos: Any, y: Any = None) -> _MotionDescriptor:
         """Check the parameters; nothing is learned (the descriptor is stateless).
@@ -376,7 +395,7 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
         list of ndarray, shape (n_regions_i, n_dims_)
         """
         self._check_videos(videos)
-        return [self.extract(video) for video in videos]
+        return [self._extract(video, f"videos[{i}]", False) for i, video in enumerate(videos)]
 
     def extract(self, video: Any, *,
                 return_positions: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -395,9 +414,14 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
         descriptors : ndarray, shape (n_regions, n_dims_)
         positions : ndarray of int64, shape (n_regions, 3), if ``return_positions``
         """
+        return self._extract(video, "video", return_positions)
+
+    def _extract(self, video: Any, name: str, return_positions: bool
+                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """:meth:`extract`, with ``name`` naming ``video`` in the messages."""
         config = self._config()
-        return self.describe_flow(optical_flow(video, method=config.flow, **config.flow_params),
-                                  return_positions=return_positions)
+        flows = _optical_flow(video, name, config.flow, config.flow_params)
+        return self._describe(flows, return_positions, name)
 
     def describe_flow(self, flows: Iterable[Any], *, return_positions: bool = False
                       ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -409,7 +433,8 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
         Parameters
         ----------
         flows : iterable of ndarray, shape (H, W, 2)
-            Flow fields (dx, dy) in pixels/frame, real dtype, all of one size.
+            Flow fields (dx, dy) in pixels/frame, real dtype, all of one size; finite, with
+            components of magnitude at most 1e15 (``ValueError`` otherwise).
         return_positions : bool, default=False
             Also return the regions' (x, y, t).
 
@@ -418,6 +443,16 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
         descriptors : ndarray, shape (n_regions, n_dims_)
         positions : ndarray of int64, shape (n_regions, 3), if ``return_positions``
         """
+        if isinstance(flows, str | bytes) or not isinstance(flows, Iterable):
+            raise TypeError(f"flows must be an iterable of flow fields (H, W, 2) (a list, an "
+                            f"array (T, H, W, 2) or optical_flow(video)), "
+                            f"got {type(flows).__name__}")
+        return self._describe(flows, return_positions, "flows")
+
+    def _describe(self, flows: Iterable[Any], return_positions: bool, source: str
+                  ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """:meth:`describe_flow` of checked ``flows``; ``source`` names where they come from
+        ("flows", or the video of :meth:`extract`) in the frame-size message."""
         config = self._config()
         per_cell = config.cell_fields
         grid: _Grid | None = None
@@ -427,7 +462,7 @@ class _MotionDescriptor(TransformerMixin, BaseEstimator, ABC):
         for index, field in enumerate(flows):
             field = _check_field(field, index)
             if grid is None:
-                grid = _Grid(config, *field.shape[:2])
+                grid = _Grid(config, *field.shape[:2], source)
                 first = self._cell_sums(field, grid)
                 ring = np.zeros((config.n_t, *first.shape))
                 ring[-1] = first

@@ -155,33 +155,39 @@ def iter_frames(video: Any) -> Iterator[np.ndarray]:
     >>> [frame.shape for frame in iter_frames(video)][:2]
     [(4, 6), (4, 6)]
     """
+    return _frames(video, "video")
+
+
+def _frames(video: Any, name: str) -> Iterator[np.ndarray]:
+    """:func:`iter_frames`, with ``name`` naming ``video`` in the messages (e.g.
+    ``"videos[2]"``, one video of a caller's list)."""
     if isinstance(video, str | os.PathLike):
         import cv2
 
         path = os.fspath(video)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"video file {path!r} does not exist")
+            raise FileNotFoundError(f"{name} file {path!r} does not exist")
         capture = cv2.VideoCapture(path)
         if not capture.isOpened():
-            raise ValueError(f"video file {path!r} cannot be read by OpenCV "
+            raise ValueError(f"{name} file {path!r} cannot be read by OpenCV "
                              f"(cv2.VideoCapture failed to open it)")
-        return _grey_frames(_file_frames(capture), f"video file {path!r}", bgr=True)
+        return _grey_frames(_file_frames(capture), f"{name} file {path!r}", bgr=True)
     if isinstance(video, np.ndarray):
-        _check_layout(video.shape, "video", 3)
-        _check_dtype(video.dtype, "video")
+        _check_layout(video.shape, name, 3)
+        _check_dtype(video.dtype, name)
         if len(video) == 0:
-            raise ValueError("video has no frames")
-        _check_values(video, "video")
-        return _grey_frames(video, "video", checked=True)
+            raise ValueError(f"{name} has no frames")
+        _check_values(video, name)
+        return _grey_frames(video, name, checked=True)
     if isinstance(video, Iterable) and not isinstance(video, bytes):
-        return _grey_frames(video, "video")
-    raise TypeError(f"video must be an array, a path or an iterable of frames, "
+        return _grey_frames(video, name)
+    raise TypeError(f"{name} must be an array, a path or an iterable of frames, "
                     f"got {type(video).__name__}")
 
 
 def _flow_settings(method: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``method`` and its ``params``; return the full parameter set."""
-    if method not in FLOW_METHODS:
+    if not isinstance(method, str) or method not in FLOW_METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, FLOW_METHODS))}, "
                          f"got {method!r}")
     unknown = sorted(set(params) - set(FLOW_METHODS[method]))
@@ -219,7 +225,8 @@ def _flow_function(method: str, settings: Mapping[str, Any]) -> Flow:
                                                                      None, *args)
 
 
-def _flow_fields(frames: Iterator[np.ndarray], flow: Flow) -> Iterator[np.ndarray]:
+def _flow_fields(frames: Iterator[np.ndarray], flow: Flow,
+                 name: str) -> Iterator[np.ndarray]:
     previous = next(frames)
     count = 0
     for frame in frames:
@@ -227,7 +234,7 @@ def _flow_fields(frames: Iterator[np.ndarray], flow: Flow) -> Iterator[np.ndarra
         previous = frame
         count += 1
     if count == 0:
-        raise ValueError("video has 1 frame; optical flow needs at least 2")
+        raise ValueError(f"{name} has 1 frame; optical flow needs at least 2")
 
 
 def optical_flow(video: Any, *, method: str = "farneback", **params: Any) -> Iterator[np.ndarray]:
@@ -272,5 +279,11 @@ def optical_flow(video: Any, *, method: str = "farneback", **params: Any) -> Ite
     >>> np.round(np.median(fields[0][10:30, 10:50], axis=(0, 1)), 1).tolist()
     [2.0, 0.0]
     """
+    return _optical_flow(video, "video", method, params)
+
+
+def _optical_flow(video: Any, name: str, method: str,
+                  params: Mapping[str, Any]) -> Iterator[np.ndarray]:
+    """:func:`optical_flow`, with ``name`` naming ``video`` in the messages."""
     flow = _flow_function(method, _flow_settings(method, params))
-    return _flow_fields(iter_frames(video), flow)
+    return _flow_fields(_frames(video, name), flow, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -10,8 +11,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._checks import check_int, check_real
+from .._rng import random_streams
 from ..registry import BLOCKS
-from ._input import check_maps
+from ._input import check_maps, weight_dtype
 
 __all__ = ["BoFPooling"]
 
@@ -19,6 +21,9 @@ _KINDS = ("rbf", "linear")
 # Floors that keep the square root and the division by the width differentiable and finite.
 _DIST2_FLOOR = 1e-12
 _WIDTH_FLOOR = 1e-8
+#: Largest feature magnitude of the k-means initialisation: squared distances summed over
+#: channels stay finite in float64.
+_MAX_FEATURE = 1e100
 
 
 @BLOCKS.register(
@@ -89,7 +94,10 @@ class BoFPooling(nn.Module):
 
     Shapes
     ------
-    input : (N, C, H, W), any H, W >= 1 (>= 2 for ``spatial_level=1``).
+    input : (N, C, H, W), any H, W >= 1 (>= 2 for ``spatial_level=1``), finite, of the
+        layer's dtype (else ``TypeError``: convert one of them). Values so large that their
+        squared distances to the codewords overflow the dtype (about 1e19 in float32) raise
+        ``ValueError``, checked on the output histogram (the input is read only on failure).
     output : (N, n_codewords) for ``spatial_level=0``, (N, 5 * n_codewords) for level 1; each
         block of ``n_codewords`` values is a histogram that sums to 1.
 
@@ -156,9 +164,25 @@ class BoFPooling(nn.Module):
     # -- forward -----------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
         check_maps(x, self.in_channels, "BoFPooling input",
-                   min_size=2 if self.spatial_level == 1 else 1)
-        if isinstance(x, torch.Tensor) and not x.is_floating_point():
-            raise TypeError(f"BoFPooling expects a floating-point input, got {x.dtype}")
+                   min_size=2 if self.spatial_level == 1 else 1, dtype=weight_dtype(self))
+
+    def _check_memberships(self, x: torch.Tensor, summary: torch.Tensor) -> None:
+        """ValueError if ``summary`` (memberships or their histogram; NaN propagates through
+        the mean) is not finite: the input's squared distances (or, for ``"linear"``, its
+        projections) overflowed, or the parameters are not finite. Costs one reduction of
+        ``summary``; the input is inspected only on failure. Skipped while tracing."""
+        if (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
+                or torch.compiler.is_compiling() or bool(torch.isfinite(summary).all())):
+            return
+        if not all(bool(torch.isfinite(p).all()) for p in self.parameters()):
+            raise ValueError("BoFPooling parameters (codewords, widths or bias) are not "
+                             "finite: re-initialise the layer (initialize_codewords)")
+        top = float(x.detach().abs().max())
+        what = "projections" if self.kind == "linear" else "distances to the codewords"
+        raise ValueError(f"BoFPooling input holds values up to {top:.3g} in magnitude: its "
+                         f"{what} overflow {x.dtype} (largest finite "
+                         f"{torch.finfo(x.dtype).max:.3g}) and the memberships are not "
+                         f"finite; rescale the input")
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """Membership logits (N, K, H, W) before the softmax over codewords."""
@@ -175,11 +199,15 @@ class BoFPooling(nn.Module):
         """Soft memberships u_k(x_j) of every position to every codeword, shape (N, K, H, W);
         they sum to 1 over the codeword axis."""
         self._check_input(x)
-        return torch.softmax(self._logits(x), dim=1)
+        u = torch.softmax(self._logits(x), dim=1)
+        self._check_memberships(x, u)
+        return u
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = self.memberships(x)
+        self._check_input(x)
+        u = torch.softmax(self._logits(x), dim=1)
         histogram = u.mean(dim=(2, 3))
+        self._check_memberships(x, histogram)
         if self.spatial_level == 0:
             return histogram
         h, w = u.shape[2] // 2, u.shape[3] // 2
@@ -193,7 +221,7 @@ class BoFPooling(nn.Module):
         features: Any,
         *,
         n_samples: int = 10_000,
-        random_state: int | np.random.RandomState | None = None,
+        random_state: int | np.random.RandomState | np.random.Generator | None = None,
         n_init: int = 5,
         max_iter: int = 100,
         width_scale: float = 0.1,
@@ -201,7 +229,9 @@ class BoFPooling(nn.Module):
         """Initialise the codebook by k-means on feature vectors sampled from feature maps.
 
         Every spatial position of ``features`` gives one vector in R^C; ``n_samples`` of them
-        (all if fewer) are drawn without replacement and clustered by scikit-learn's
+        (all if fewer) are drawn uniformly without replacement over all the batches (each
+        vector gets a uniform random key and the ``n_samples`` smallest keys are kept while
+        streaming, so memory stays O(n_samples + batch)) and clustered by scikit-learn's
         ``KMeans``. The codewords become the cluster centres and every width becomes
         ``width_scale`` x the mean pairwise Euclidean distance between the centres (the
         official CBoF layer's rule, with its 0.1 default; not the Keras port's squared value).
@@ -216,7 +246,8 @@ class BoFPooling(nn.Module):
         features : feature maps (N, C, H, W) as a tensor or array, or an iterable of them
             (e.g. a ``DataLoader``; from batches that are tuples/lists the first item is used).
         n_samples : number of feature vectors to cluster (>= n_codewords).
-        random_state : seed or ``RandomState`` for the sampling and for k-means.
+        random_state : None, int, ``RandomState`` or ``Generator``, for the sampling and for
+            k-means (None: fresh entropy; numpy's global generator is never used).
         n_init : k-means restarts (5 as the official code).
         max_iter : k-means iterations per restart (100 as the paper code).
         width_scale : widths = width_scale x the mean pairwise codeword distance.
@@ -226,35 +257,40 @@ class BoFPooling(nn.Module):
         self, with ``codewords`` and ``widths`` (or ``bias``) set in place.
         """
         from sklearn.cluster import KMeans
-        from sklearn.utils import check_random_state
 
         n_samples = check_int(n_samples, "n_samples", 1)
         n_init = check_int(n_init, "n_init", 1)
         max_iter = check_int(max_iter, "max_iter", 1)
         width_scale = check_real(width_scale, "width_scale", 0.0)
-        rng = check_random_state(random_state)
+        seed, rng = random_streams(random_state)
 
-        batches = [features] if isinstance(features, torch.Tensor | np.ndarray) else features
-        pool = []
+        if isinstance(features, torch.Tensor | np.ndarray):
+            batches: Iterable[Any] = [features]
+        elif isinstance(features, Iterable) and not isinstance(features, str | bytes):
+            batches = features
+        else:
+            raise TypeError(f"features must be feature maps (N, C, H, W) as a tensor or array, "
+                            f"or an iterable of them, got {type(features).__name__}")
+        sample, keys = np.empty((0, self.in_channels)), np.empty(0)
+        n_batches = 0
         for batch in batches:
-            if isinstance(batch, tuple | list):
+            if isinstance(batch, tuple | list) and batch:
                 batch = batch[0]
-            vectors = self._feature_vectors(batch)
-            if len(vectors) > n_samples:  # keep the pool small for large DataLoaders
-                vectors = vectors[rng.choice(len(vectors), n_samples, replace=False)]
-            pool.append(vectors)
-        if not pool:
+            vectors = np.concatenate([sample, self._feature_vectors(batch)])
+            keys = np.concatenate([keys, rng.random(len(vectors) - len(sample))])
+            if len(keys) > n_samples:  # the n_samples smallest keys so far
+                keep = np.argpartition(keys, n_samples - 1)[:n_samples]
+                vectors, keys = vectors[keep], keys[keep]
+            sample = vectors
+            n_batches += 1
+        if not n_batches:
             raise ValueError("features is empty: no feature maps to initialise the codebook")
-        sample = np.concatenate(pool)
-        if len(sample) > n_samples:
-            sample = sample[rng.choice(len(sample), n_samples, replace=False)]
         if len(sample) < self.n_codewords:
             raise ValueError(
                 f"need at least n_codewords={self.n_codewords} feature vectors for k-means, "
                 f"got {len(sample)}"
             )
 
-        seed = int(rng.randint(np.iinfo(np.int32).max))
         kmeans = KMeans(
             n_clusters=self.n_codewords, n_init=n_init, max_iter=max_iter, random_state=seed
         )
@@ -284,13 +320,24 @@ class BoFPooling(nn.Module):
     def _feature_vectors(self, batch: Any) -> np.ndarray:
         """(N * H * W, C) float64 array of the feature vectors of one (N, C, H, W) batch."""
         if isinstance(batch, torch.Tensor):
-            array = batch.detach().cpu().to(torch.float64).numpy()
+            batch = batch.detach().cpu()
+            array = batch.numpy() if batch.dtype != torch.bfloat16 else batch.float().numpy()
+        elif batch is None:
+            raise TypeError("features must be feature maps (N, C, H, W), got None")
         else:
-            array = np.asarray(batch, dtype=np.float64)
+            array = np.asarray(batch)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"features must be real numbers (bool, int or float), got dtype "
+                            f"{array.dtype}")
         if array.ndim != 4 or array.shape[1] != self.in_channels:
             raise ValueError(
                 f"features must be feature maps (N, C, H, W) with C = in_channels = "
                 f"{self.in_channels} channels, got shape {array.shape}"
             )
+        array = array.astype(np.float64)
+        # squared distances of k-means and of the forward pass must stay finite
+        if array.size and not np.abs(array).max() <= _MAX_FEATURE:
+            raise ValueError(f"features must be finite and at most {_MAX_FEATURE:g} in "
+                             f"magnitude, got values up to {np.abs(array).max():.3g}")
         return array.transpose(0, 2, 3, 1).reshape(-1, self.in_channels)
 
