@@ -196,3 +196,42 @@ def test_figure_is_visible(motion):
             off = np.abs(video - np.median(video, axis=0))
             assert 0.01 < (off > 25).mean() < 0.15  # the figure covers a few % of the frame
             assert np.percentile(off, 99.5) > 30
+
+
+def test_subset_refuses_out_of_range_indices(small):
+    n = len(small)
+    with pytest.raises(ValueError, match=f"mask_or_indices: index 99 is out of range for {n}"):
+        small.subset([99])
+    with pytest.raises(ValueError, match=f"index {-n - 1} is out of range"):
+        small.subset([0, -n - 1])
+    np.testing.assert_array_equal(small.subset([-1]).labels, small.labels[[-1]])
+    with pytest.raises(TypeError, match="mask_or_indices"):
+        small.subset(None)
+
+
+def test_split_refuses_what_is_not_action_videos(small):
+    for data in (None, small.videos, [small]):
+        with pytest.raises(TypeError, match="data must be ActionVideos"):
+            train_test_split_by_actor(data)
+    with pytest.raises(TypeError, match="videos must be a numpy array, got list"):
+        ActionVideos([[[[0]]]], small.labels[:1], small.actors[:1], small.scenarios[:1])
+
+
+def test_split_accepts_numpy_scalars(small):
+    for test_size in (np.int64(1), np.float32(0.5)):
+        train, test = train_test_split_by_actor(small, test_size=test_size, random_state=0)
+        assert len(np.unique(test.actors)) == 1 == len(np.unique(train.actors))
+
+
+@pytest.mark.parametrize("kwargs", [{"frame_size": (10**6, 10**6)}, {"n_actors": 10**9},
+                                    {"n_frames": 10**12}])
+def test_huge_videos_are_refused_up_front(kwargs):
+    with pytest.raises(ValueError, match=r"n_frames, frame_size\) need about .* GiB, more than"):
+        make_actions(**{"n_actors": 1, **kwargs})
+
+
+def test_split_checks_random_state(small):
+    with pytest.raises(TypeError, match="random_state must be None, an int"):
+        train_test_split_by_actor(small, random_state="0")
+    with pytest.raises(ValueError, match="random_state must be an int in"):
+        train_test_split_by_actor(small, random_state=-1)

@@ -248,3 +248,93 @@ def test_ranking_metric_errors(args, error, match):
         downlink_gain(*args)
     with pytest.raises(ValueError, match="chronological_order"):
         downlink_gain([0.1, 0.2], np.array([True, False]), 1, chronological_order=[0.0])
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("threshold", "error", "match"), [
+    ("0.1", TypeError, "threshold must be a real number, got str"),
+    (None, TypeError, "threshold must be a real number, got NoneType"),
+    (float("nan"), ValueError, "threshold must be a finite number > 0"),
+    (-1.0, ValueError, "threshold must be a finite number > 0"),
+    (0.0, ValueError, "threshold must be a finite number > 0"),
+    (1.5, ValueError, r"threshold must be a cloud fraction in \(0, 1\]"),
+])
+def test_is_clear_checks_its_threshold(scenes, threshold, error, match):
+    with pytest.raises(error, match=match):
+        scenes.is_clear(threshold)
+
+
+def test_is_clear_accepts_numpy_scalars(scenes):
+    np.testing.assert_array_equal(scenes.is_clear(np.float32(0.25)),
+                                  scenes.cloud_fraction < np.float32(0.25))
+    assert scenes.is_clear(1).all()
+
+
+def test_image_priority_takes_lists_and_refuses_bad_images():
+    images = np.zeros((2, 32, 32, 3), dtype=np.float32)
+    images[1] = 1.0
+    model = _MeanBrightness()
+    expected = image_priority(model, images)
+    np.testing.assert_allclose(image_priority(model, images.tolist()), expected)
+    np.testing.assert_allclose(image_priority(model, torch.from_numpy(images)), expected)
+    nan_images = images.copy()
+    nan_images[0, 3, 4, 1] = np.nan
+    for bad, error, match in (
+        (nan_images, ValueError, "images contains NaN or infinite values"),
+        (np.full_like(images, np.inf), ValueError, "images contains NaN"),
+        (np.zeros((0, 32, 32, 3), np.uint8), ValueError, "images is empty"),
+        (None, TypeError, "images must be an array or tensor of numbers, got NoneType"),
+        ("images", TypeError, "images must be an array or tensor of numbers, got str"),
+        ([[[[0.0] * 3] * 32] * 32, [[0.0] * 3]], TypeError, "images must be a rectangular"),
+        (np.array([None] * 4).reshape(1, 1, 1, 4), TypeError, "images must be an array of num"),
+    ):
+        with pytest.raises(error, match=match):
+            image_priority(model, bad)
+    assert np.isnan(nan_images).sum() == 1  # the input is not modified
+
+
+def test_image_priority_refuses_a_model_giving_nan():
+    class _NaN(nn.Module):
+        def forward(self, x):
+            return torch.full((len(x), 1), float("nan"))
+
+    with pytest.raises(ValueError, match="logits contains NaN"):
+        image_priority(_NaN(), np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_ranking_metrics_refuse_non_numbers():
+    clear = np.array([True, False])
+    with pytest.raises(TypeError, match="priority must be an array or tensor of numbers"):
+        precision_at_k(None, clear, 1)
+    with pytest.raises(TypeError, match="priority must be an array of numbers, got dtype <U"):
+        downlink_gain(["a", "b"], clear, 1)
+    with pytest.raises(TypeError, match="is_clear must be an array or tensor"):
+        precision_at_k([0.1, 0.2], None, 1)
+    with pytest.raises(TypeError, match="chronological_order must be an array"):
+        downlink_gain([0.1, 0.2], clear, 1, chronological_order="ab")
+    assert precision_at_k(torch.tensor([0.2, 0.1]), torch.tensor([True, False]), 1) == 0.0
+
+
+@pytest.mark.parametrize("kwargs", [{"image_size": 2**20}, {"n_images": 10**9, "image_size": 64},
+                                    {"image_size": (2**22, 32)}])
+def test_huge_scenes_are_refused_up_front(kwargs):
+    with pytest.raises(ValueError, match=r"\(n_images, image_size\) need about .* GiB, more than"):
+        make_cloud_scenes(**kwargs)
+
+
+def test_generator_accepts_numpy_ints():
+    a = make_cloud_scenes(np.int64(1), image_size=np.int64(32), patch_size=np.int64(16),
+                          random_state=0)
+    b = make_cloud_scenes(1, image_size=32, patch_size=16, random_state=0)
+    np.testing.assert_array_equal(a.images, b.images)
+
+
+def test_cloud_loss_checks_its_arguments():
+    with pytest.raises(TypeError, match="logits must be a torch.Tensor, got NoneType"):
+        cloud_loss(None, torch.zeros(1))
+    with pytest.raises(TypeError, match="target must be a torch.Tensor, got ndarray"):
+        cloud_loss(torch.zeros(1, 1), np.zeros(1))
+    with pytest.raises(ValueError, match="one value per patch"):
+        cloud_loss(torch.zeros(2, 1), torch.zeros(3))

@@ -277,3 +277,44 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- random_state of the generators
+
+
+def _generators():
+    from lightvision.datasets import make_actions, make_cloud_scenes, make_semg
+
+    return {
+        "make_actions": lambda rs: make_actions(1, scenarios=(1,), n_frames=2,
+                                                frame_size=(48, 64), random_state=rs).videos,
+        "make_cloud_scenes": lambda rs: make_cloud_scenes(1, image_size=16, patch_size=16,
+                                                          random_state=rs).images,
+        "make_semg": lambda rs: make_semg(1, duration_s=0.2, random_state=rs).emg,
+    }
+
+
+@pytest.mark.parametrize("name", ["make_actions", "make_cloud_scenes", "make_semg"])
+@pytest.mark.parametrize(("random_state", "error", "match"), [
+    ("0", TypeError, "random_state must be None, an int"),
+    (0.5, TypeError, "random_state must be None, an int"),
+    (float("nan"), TypeError, "random_state must be None, an int"),
+    (-1, ValueError, r"random_state must be an int in \[0, 2\*\*64\)"),
+    ((5, -1.4), TypeError, "random_state as a sequence must be a non-empty 1-d sequence of ints"),
+    ((5, -1), ValueError, "random_state must hold ints >= 0"),
+    ((), TypeError, "random_state as a sequence"),
+])
+def test_generators_check_random_state(name, random_state, error, match):
+    with pytest.raises(error, match=match):
+        _generators()[name](random_state)
+
+
+@pytest.mark.parametrize("name", ["make_actions", "make_cloud_scenes", "make_semg"])
+def test_generators_accept_every_documented_seed(name):
+    make = _generators()[name]
+    reference = make(7)
+    np.testing.assert_array_equal(make(np.int64(7)), reference)
+    for seed in (np.random.SeedSequence(7), np.random.PCG64(7), np.random.default_rng(7),
+                 np.random.RandomState(7), [7, 8], np.array([7, 8]), None):
+        assert make(seed).shape == reference.shape
+    np.testing.assert_array_equal(make(np.random.SeedSequence(7)), make(np.random.PCG64(7)))

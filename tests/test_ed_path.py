@@ -141,3 +141,13 @@ def test_errors():
         EDBlock(8, 16, groups=4)(torch.randn(2, 16, 5, 5))
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         EDBlock(8, 16, groups=4)(torch.randn(8, 5, 5))
+
+
+def test_ed_channels_is_checked_under_its_own_name():
+    from lightvision.nn import EDBlock as _EDBlock
+
+    with pytest.raises(TypeError, match="ed_channels must be an int, got str"):
+        _EDBlock(8, 16, groups=4, ed_channels="bogus")
+    with pytest.raises(ValueError, match="ed_channels must be >= 1"):
+        _EDBlock(8, 16, groups=4, ed_channels=-1)
+    assert _EDBlock(8, 16, groups=4, ed_channels=8).ed.mid_channels == 8

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightvision.metrics import count_ops, count_params, model_size_bytes
+from lightvision.metrics import (
+    count_ops,
+    count_params,
+    estimate_energy,
+    model_size_bytes,
+    profile,
+)
 from lightvision.nn.local_binary import (
     LocalBinaryBasicBlock,
     LocalBinaryConv2d,
@@ -137,17 +143,38 @@ def test_identity_block_is_residual():
 
 def test_count_ops_counts_ternary_not_macs():
     n, c_in, c_out, h, w = 2, 4, 6, 7, 9
-    conv = LocalBinaryConv2d(c_in, c_out, random_state=0)
+    conv = LocalBinaryConv2d(c_in, c_out, random_state=0)  # density 0.5: 108 of 216 weights
     ops = count_ops(conv, torch.randn(n, c_in, h, w))
-    assert ops.macs == 0 and ops.binary_ops == 0
-    assert ops.ternary_ops == n * h * w * c_out * c_in * 9
+    assert ops.macs == 0 and ops.binary_ops == ops.dense_binary_ops == 0
+    assert ops.dense_ternary_ops == n * h * w * c_out * c_in * 9
+    assert ops.ternary_ops == n * h * w * 108
 
-    block = LocalBinaryResidualBlock(4, 8, stride=2, random_state=0)  # w = m = 2, projection
+    block = LocalBinaryResidualBlock(4, 8, stride=2, random_state=0)  # w = m = 4, projection
     ops = count_ops(block, torch.randn(n, 4, h, w))
     pixels = n * 4 * 5  # ceil(7 / 2) x ceil(9 / 2) output pixels
-    assert ops.ternary_ops == pixels * 2 * 2 * 9
-    conv1 = n * h * w * 4 * 2
-    assert ops.macs == conv1 + pixels * (2 * 8 + 4 * 8)  # 1x1 m -> out and the shortcut
+    assert ops.dense_ternary_ops == pixels * 4 * 4 * 9
+    assert ops.ternary_ops == pixels * round(0.5 * 4 * 4 * 9)
+    conv1 = n * h * w * 4 * 4
+    assert ops.macs == conv1 + pixels * (4 * 8 + 4 * 8)  # 1x1 m -> out and the shortcut
+
+
+@pytest.mark.parametrize("density", [0.1, 0.5, 1.0])
+def test_ternary_ops_and_energy_count_only_non_zero_weights(density):
+    """Hand count: each output position adds (or subtracts) the inputs of the non-zero
+    weights, round(density * 4 * 5 * 9) = 18 / 90 / 180 of them; the dense count charges all
+    180. The energy estimate charges the non-zero count, 0.9 pJ each."""
+    n, h, w = 2, 6, 7
+    conv = LocalBinaryConv2d(4, 5, density=density, random_state=0)
+    nonzero = {0.1: 18, 0.5: 90, 1.0: 180}[density]
+    assert int(conv.weight.count_nonzero()) == nonzero
+    ops = count_ops(conv, torch.randn(n, 4, h, w))
+    assert ops.ternary_ops == n * h * w * nonzero
+    assert ops.dense_ternary_ops == n * h * w * 180
+    assert ops.macs == ops.binary_ops == ops.other_ops == 0
+    energy = estimate_energy(ops, model_bytes=0, activation_bytes=0)
+    assert energy.compute_uj == pytest.approx(n * h * w * nonzero * 0.9 * 1e-6)
+    report = profile(conv, torch.randn(n, 4, h, w), timing=False)
+    assert (report.ternary_ops, report.dense_ternary_ops) == (ops.ternary_ops, n * h * w * 180)
 
 
 def test_count_params_and_storage():
@@ -157,15 +184,29 @@ def test_count_params_and_storage():
     assert model_size_bytes(conv) == 6 * 4 * 9 * 2 / 8  # 2 bits per ternary weight
 
     block = LocalBinaryResidualBlock(4, 8, random_state=0)
-    w = m = 2
+    w = m = 4  # default width out_channels // 2
     by_hand = (4 * w + m * 8) + 2 * (w + 8) + (4 * 8 + 2 * 8)
-    assert by_hand == 92
+    assert by_hand == 120
     p = count_params(block)
     assert (p.trainable, p.fixed) == (by_hand, m * w * 9)
     assert sum(q.numel() for q in block.parameters() if q.requires_grad) == by_hand
 
-    wide = LocalBinaryResidualBlock(16, 16, num_maps=8, random_state=0)  # w = 4, identity shortcut
-    assert count_params(wide).trainable == (16 * 4 + 8 * 16) + 2 * (4 + 16)
+    wide = LocalBinaryResidualBlock(16, 16, num_maps=4, random_state=0)  # w = 8, identity
+    assert count_params(wide).trainable == (16 * 8 + 4 * 16) + 2 * (8 + 16)
+
+
+def test_default_width_meets_the_paper_bound_per_block():
+    """The default expansion 2: an identity block keeps 4 w^2 of the 13 w^2 convolution
+    weights of the real bottleneck (in -> w -> out, in = out = 2w, 3x3 on w): 9/13 = 69.2 %
+    fewer, the paper's "at least 69.2 %"; width=out // 4 (expansion 4) keeps 8 of 17."""
+    for out, width, (kept, total) in ((32, None, (4, 13)), (32, 8, (8, 17))):
+        block = LocalBinaryResidualBlock(out, out, width=width, random_state=0)
+        w = block.width
+        assert w == (out // 2 if width is None else width)
+        conv = sum(q.numel() for name, q in block.named_parameters() if q.ndim == 4)
+        real = out * w + 9 * w * w + w * out  # the real bottleneck's 1x1, 3x3, 1x1
+        assert (conv, real) == (kept * w * w, total * w * w)
+    assert 1 - 4 / 13 == pytest.approx(0.692, abs=5e-4)
 
 
 def test_state_dict_round_trip():
@@ -209,7 +250,7 @@ def test_registered_blocks():
         (lambda: LocalBinaryConv2d(1, 1, 1, density=0.1), ValueError, "no non-zero"),
         (lambda: LocalBinaryConv2d(4, 4, random_state=-1), ValueError, "random_state"),
         (lambda: LocalBinaryConv2d(4, 4, stride=0), ValueError, "stride"),
-        (lambda: LocalBinaryResidualBlock(4, 6), ValueError, "multiple of 4"),
+        (lambda: LocalBinaryResidualBlock(4, 7), ValueError, "multiple of 2"),
         (lambda: LocalBinaryResidualBlock(-1, 8), ValueError, "in_channels"),
         (lambda: LocalBinaryResidualBlock(4, 8, width=0), ValueError, "width"),
         (lambda: LocalBinaryResidualBlock(4, 8, num_maps=True), TypeError, "num_maps"),
@@ -242,6 +283,21 @@ def test_call_errors(block):
         block(torch.randn(4, 5, 5))
     with pytest.raises(TypeError, match="torch.Tensor"):
         block([[1.0]])
+    for dtype in (torch.int64, torch.uint8, torch.bool):
+        with pytest.raises(TypeError, match=f"input must be a floating-point tensor, got {dtype}"):
+            block(torch.ones(1, 4, 5, 5, dtype=dtype))
+
+
+def test_conv_computes_in_the_input_dtype_and_blocks_refuse_a_mismatch():
+    conv = LocalBinaryConv2d(4, 6, random_state=0)
+    x = torch.randn(1, 4, 5, 5, dtype=torch.float64)
+    assert conv(x).dtype == torch.float64  # no parameter: the fixed weight follows the input
+    torch.testing.assert_close(conv(x).float(), conv(x.float()))
+    block = LocalBinaryResidualBlock(4, 8, random_state=0)
+    with pytest.raises(TypeError, match="input is torch.float64 but the block's weights are "
+                                        "torch.float32"):
+        block(x)
+    assert block.double()(x).dtype == torch.float64
 
 
 # --- the basic-block form -------------------------------------------------------------------
@@ -258,7 +314,8 @@ def test_basic_block_costs_by_hand():
     assert model_size_bytes(block) == 4 * (p.trainable + running_stats) + p.fixed * 2 / 8
     ops = count_ops(block, torch.randn(n, 4, h, w))
     pixels = n * 4 * 5  # ceil(7 / 2) x ceil(9 / 2)
-    assert ops.ternary_ops == pixels * 9 * (4 * m + out * m)
+    assert ops.dense_ternary_ops == pixels * 9 * (4 * m + out * m)
+    assert ops.ternary_ops == pixels * (round(0.5 * 9 * 4 * m) + round(0.5 * 9 * out * m))
     assert ops.macs == pixels * (2 * m * out + 4 * out)  # the two 1x1 and the shortcut
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -212,8 +213,9 @@ def test_ternary_separated_from_real_macs():
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), TernaryConv(4, 4, 3))
     ops = count_ops(model, torch.randn(1, 1, 6, 6))
     assert ops.macs == 4 * 36 * 1 * 9
-    assert ops.ternary_ops == 4 * 36 * 4 * 9
-    assert ops.binary_ops == 0
+    assert ops.dense_ternary_ops == 36 * 4 * 4 * 9  # 36 positions x every weight
+    assert ops.ternary_ops == 36 * int(model[1].weight.count_nonzero())  # zeros skipped
+    assert ops.binary_ops == ops.dense_binary_ops == 0
     assert count_params(model).fixed == 4 * 4 * 9
     # conv float32 weights and bias, plus ternary weights packed into 2 bits each
     assert model_size_bytes(model) == 4 * (36 + 4) + math.ceil(4 * 4 * 9 * 2 / 8)
@@ -427,3 +429,47 @@ def test_tuple_input_accepted():
 
     ops = count_ops(Add(), (torch.randn(2, 3, 4), torch.randn(2, 4, 5)))
     assert ops.macs == 2 * 3 * 4 * 5
+
+
+def test_bandwidths_refuse_to_overflow_and_sizes_stay_exact():
+    assert image_bits(10**200, 10**200) == 8 * 10**400  # exact Python ints
+    assert feature_bits(10**300, bits=64) == 64 * 10**300
+    with pytest.raises(ValueError, match="raw_bandwidth: image_bits \\* fps overflows a float"):
+        raw_bandwidth(10**200, 10**200)
+    with pytest.raises(ValueError, match="raw_bandwidth: image_bits \\* fps overflows"):
+        raw_bandwidth(10**150, 10**150, fps=1e10)  # finite bits, infinite rate
+    with pytest.raises(ValueError, match="link_bandwidth: bits_per_frame \\* fps \\* overhead"):
+        link_bandwidth(10**300, fps=1e300)
+    with pytest.raises(ValueError, match="raw_bps / link_bps"):
+        data_reduction_ratio(1e300, 1e-300)
+    assert raw_bandwidth(np.int64(640), np.int64(480), fps=np.float32(30)) == 640 * 480 * 8 * 30
+
+
+class TernaryLinear(nn.Module):
+    """A linear layer with fixed weights in {-1, 0, +1} (every third one zero), registered."""
+
+    def __init__(self, c_in: int, c_out: int, bias: bool):
+        super().__init__()
+        weight = torch.tensor([-1.0, 0.0, 1.0]).repeat(c_in * c_out)[: c_in * c_out]
+        self.register_buffer("weight", weight.reshape(c_out, c_in))
+        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+@pytest.mark.parametrize("bias", [False, True])  # mm and addmm
+def test_ternary_ops_of_a_matrix_product_skip_zero_weights(bias):
+    layer = register_cost(TernaryLinear(5, 6, bias), op_kind="ternary")
+    nonzero = int(layer.weight.count_nonzero())
+    assert nonzero == 20  # 30 weights, 10 zeros
+    ops = count_ops(nn.Sequential(nn.Linear(3, 5), layer), torch.randn(4, 3))
+    assert ops.macs == 4 * 3 * 5
+    assert (ops.ternary_ops, ops.dense_ternary_ops) == (4 * nonzero, 4 * 30)
+
+
+def test_op_count_dense_defaults_and_checks():
+    ops = OpCount(macs=1, binary_ops=2, ternary_ops=3)
+    assert (ops.dense_binary_ops, ops.dense_ternary_ops) == (2, 3)
+    with pytest.raises(ValueError, match=r"dense_ternary_ops \(2\) must be >= ternary_ops \(3\)"):
+        OpCount(macs=1, ternary_ops=3, dense_ternary_ops=2)

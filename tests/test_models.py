@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,3 +59,75 @@ def test_vgg16_cost_matches_hand_formulas():
     small = lightvision.create_model("vgg16", width=0.25)
     assert small(torch.randn(2, 1, 28, 28)).shape == (2, 10)  # five ceil-mode poolings
     assert small.features[0].out_channels == 16
+
+
+# ---------------------------------------------------------------- constructor arguments
+
+_WIDTHS_MODELS = {"small_cnn": (4, 8), "cloud_net": (4, 8), "cloud_baseline": (4, 8),
+                  "semg_cnn": (4, 8), "semg_cnn_raw": (4, 8), "bof_cnn": (4, 4),
+                  "gmp_cnn": (4, 4), "spp_cnn": (4, 4)}
+
+
+@pytest.mark.parametrize("name", sorted(_WIDTHS_MODELS))
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"widths": None}, TypeError, "widths must be a sequence of ints, got NoneType"),
+        ({"widths": "48"}, TypeError, "widths must be a sequence of ints, got str"),
+        ({"widths": (4, "8")}, TypeError, r"widths\[1\] must be an int, got str"),
+        ({"widths": (4, 8.0)}, TypeError, r"widths\[1\] must be an int, got float"),
+        ({"widths": (4, 0)}, ValueError, r"widths\[1\] must be >= 1"),
+        ({"widths": ()}, ValueError, "widths must not be empty"),
+        ({"dropout": "0.2"}, TypeError, "dropout must be a real number, got str"),
+        ({"dropout": None}, TypeError, "dropout must be a real number, got NoneType"),
+        ({"dropout": float("nan")}, ValueError, "dropout must be a finite number"),
+        ({"dropout": -0.1}, ValueError, "dropout must be a finite number >= 0"),
+        ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\)"),
+        ({"num_classes": "3"}, TypeError, "num_classes must be an int, got str"),
+        ({"num_classes": 0}, ValueError, "num_classes must be >= 1"),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, dict) else "",
+)
+def test_bad_constructor_arguments_name_the_argument(name, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        lightvision.create_model(name, **{"widths": _WIDTHS_MODELS[name], **kwargs})
+
+
+@pytest.mark.parametrize("name", sorted(_WIDTHS_MODELS))
+def test_numpy_scalars_and_arrays_are_accepted(name):
+    widths = _WIDTHS_MODELS[name]
+    model = lightvision.create_model(
+        name, num_classes=np.int64(3), widths=np.array(widths), dropout=np.float32(0.25))
+    reference = lightvision.create_model(name, num_classes=3, widths=widths, dropout=0.25)
+    assert model.num_classes == 3 and type(model.num_classes) is int
+    assert count_params(model) == count_params(reference)
+
+
+def test_vgg_layers_are_checked():
+    with pytest.raises(TypeError, match="layers must be a sequence"):
+        lightvision.create_model("vgg16", layers=None)
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a width \(int\) or 'M'"):
+        lightvision.create_model("vgg16", layers=(8, "X"))
+    with pytest.raises(ValueError, match=r"layers\[0\] must be >= 1"):
+        lightvision.create_model("vgg16", layers=(0, "M"))
+    with pytest.raises(ValueError, match="at least one width"):
+        lightvision.create_model("vgg16", layers=("M",))
+    model = lightvision.create_model("vgg16", layers=(np.int64(4), "M", 8))
+    assert model(torch.randn(1, 1, 8, 8)).shape == (1, 10)
+
+
+def test_vgg_refuses_a_width_beyond_memory():
+    with pytest.raises(ValueError, match=r"\(layers, width\) need about .* GiB, more than"):
+        lightvision.create_model("vgg16", width=1e30)
+
+
+def test_semg_spectrogram_does_not_overflow_on_huge_windows():
+    """|STFT|^2 of 1e30 samples overflows float32; the log power is computed without it."""
+    model = lightvision.create_model("semg_cnn").eval()
+    x = torch.full((1, 8, 400), 1e30)
+    with torch.no_grad():
+        spec = model.spectrogram(x)
+        assert torch.isfinite(spec).all() and torch.isfinite(model(x)).all()
+        expected = torch.log(model.spectrogram(x.double() / 1e30).double().exp() - 1e-6) \
+            + 2 * np.log(1e30)
+    torch.testing.assert_close(spec.double()[:, :, 0], expected[:, :, 0], rtol=1e-4, atol=1e-3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -130,15 +131,42 @@ def test_lbb_resnet_meets_the_paper_claim(in_channels, size, width):
     assert o_lbb.ternary_ops > 0 and o_plain.ternary_ops == 0
 
 
+def _bottleneck_resnet29_by_hand(expansion, lbb, in_channels=3, classes=10, size=32):
+    """Trainable parameters and real MACs of ResNet-29 (bottlenecks, widths 16/32/64, 3
+    blocks a stage, stride 2 on the first block of stages 2 and 3) from the layer formulas:
+    convolutions without bias, 2 BN parameters per channel, a 1x1 conv + BN projection where
+    the shape changes. The LBB block drops the 3x3 convolution and its BN (its fixed ternary
+    3x3 costs no parameter and no real MAC) and keeps the other layers."""
+    params, macs = 9 * in_channels * 16 + 2 * 16, 9 * in_channels * 16 * size * size  # stem
+    c_in, s = 16, size
+    for stage, w in enumerate((16, 32, 64)):
+        for i in range(3):
+            stride = 2 if stage and not i else 1
+            s_in, s = s, s // stride
+            c_out = expansion * w
+            params += c_in * w + 2 * w  # 1x1 in -> w + BN, at the input resolution
+            macs += c_in * w * s_in * s_in
+            if not lbb:
+                params += 9 * w * w + 2 * w  # 3x3 w -> w (stride) + BN
+                macs += 9 * w * w * s * s
+            params += w * c_out + 2 * c_out  # 1x1 w -> out + BN
+            macs += w * c_out * s * s
+            if c_in != c_out or stride != 1:
+                params += c_in * c_out + 2 * c_out  # projection shortcut
+                macs += c_in * c_out * s * s
+            c_in = c_out
+    return params + c_in * classes + classes, macs + c_in * classes
+
+
 def test_lbb_bottleneck_reduction():
     """The LBB bottleneck drops the 3x3 weights (9 w^2) and, with m = w binary maps, keeps its
     output 1x1 (the LBC's 1x1 is that layer; see LocalBinaryResidualBlock). Per identity block
     of an expansion-2 bottleneck (the hourglass module of the paper's pose networks) that
     removes 9/13 = 69.2 % of the convolution weights and of the real MACs: the paper's lower
     bound exactly (asserted). Bottleneck networks keep a real stem, head and projection
-    shortcuts and fall below it (measured, 3x32x32, width 1): ResNet-29 expansion 2:
-    parameters -66.3 %, real MACs -63.4 %; expansion 4 (He et al.'s CIFAR form, ceiling
-    8/17 = 47.1 % per block): -46.6 %, -45.1 %."""
+    shortcuts and fall below their per-block ceiling 9 / (2e + 9), by the layer formulas
+    (3x32x32, width 1): ResNet-29 expansion 2: parameters -66.3 %, real MACs -63.4 % (ceiling
+    69.2 %); expansion 4 (He et al.'s CIFAR form): -46.6 %, -45.1 % (ceiling 9/17 = 52.9 %)."""
     torch.manual_seed(0)
     plain, lbb = _Bottleneck(32, 16, 1, 2, None), LocalBinaryResidualBlock(32, 32, width=16)
     x = torch.randn(1, 32, 8, 8)
@@ -148,12 +176,20 @@ def test_lbb_bottleneck_reduction():
     assert 1 - count_ops(lbb, x).macs / count_ops(plain, x).macs == pytest.approx(9 / 13)
     assert 9 / 13 == pytest.approx(0.692, abs=5e-4)
 
-    measured = {4: (0.466, 0.451), 2: (0.663, 0.634)}
-    for expansion, (param_cut, mac_cut) in measured.items():
-        p_plain, o_plain = _costs("resnet29_bottleneck", expansion=expansion)
-        p_lbb, o_lbb = _costs("resnet29_lbb", expansion=expansion)
-        assert 1 - p_lbb.trainable / p_plain.trainable == pytest.approx(param_cut, abs=1e-3)
-        assert 1 - o_lbb.macs / o_plain.macs == pytest.approx(mac_cut, abs=1e-3)
+    for expansion in (2, 4):
+        (p_plain, o_plain), (p_lbb, o_lbb) = (
+            _costs(name, expansion=expansion) for name in ("resnet29_bottleneck", "resnet29_lbb"))
+        by_hand = [_bottleneck_resnet29_by_hand(expansion, lbb) for lbb in (False, True)]
+        assert [(p.trainable, o.macs) for p, o in ((p_plain, o_plain), (p_lbb, o_lbb))] == by_hand
+        # what the LBB removes: the 3x3 + BN of every block, whatever the expansion
+        assert p_plain.trainable - p_lbb.trainable == 3 * sum(9 * w * w + 2 * w
+                                                              for w in (16, 32, 64))
+        assert o_plain.macs - o_lbb.macs == 3 * 9 * (16**2 * 32**2 + 32**2 * 16**2 + 64**2 * 8**2)
+        param_cut = 1 - by_hand[1][0] / by_hand[0][0]
+        mac_cut = 1 - by_hand[1][1] / by_hand[0][1]
+        assert max(param_cut, mac_cut) < 9 / (2 * expansion + 9)  # below the per-block ceiling
+        print(f"\nLBB-ResNet-29 expansion {expansion}: params -{param_cut:.1%}, "
+              f"real MACs -{mac_cut:.1%}")
         assert o_lbb.ternary_ops > 0
         assert p_lbb.fixed == sum(9 * w * w for w in (16, 32, 64)) * 3
 
@@ -218,3 +254,33 @@ def test_lbb_is_deterministic_under_the_global_seed(name):
     a, b = _tiny(name), _tiny(name)
     for key, value in a.state_dict().items():
         assert torch.equal(value, b.state_dict()[key])
+
+
+def test_argument_types_are_checked():
+    with pytest.raises(TypeError, match="channels must be an int, got Tensor"):
+        ini_fold_group(torch.zeros(0))
+    with pytest.raises(ValueError, match="view must be 'pair' or 'single'"):
+        ini_fold_group(16, view="both")
+    assert ini_fold_group(np.int64(32)) == 16
+    with pytest.raises(TypeError, match="ed_groups must be an int, got Tensor"):
+        CifarResNet(variant="ed", ed_groups=torch.zeros(0))
+    with pytest.raises(TypeError, match="ini_group must be an int, got str"):
+        CifarResNet(variant="ini", ini_group="4")
+    with pytest.raises(TypeError, match="num_classes must be an int, got NoneType"):
+        CifarResNet(None)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"variant": "ini", "ini_view": None}, ValueError, "ini_view must be 'pair' or 'single'"),
+    ({"variant": "ini", "ini_reduction": 2.5}, TypeError, "ini_reduction must be an int"),
+    ({"variant": "ini", "ini_kernel_size": -1}, ValueError, "ini_kernel_size must be >= 1"),
+    ({"variant": "ed", "ed_width_ratio": 1.0}, ValueError, r"ed_width_ratio must be in \[0, 1\)"),
+    ({"variant": "ed", "ed_width_ratio": "0"}, TypeError, "ed_width_ratio must be a real"),
+    ({"head": "bof", "bof_spatial_level": -1}, ValueError, "bof_spatial_level must be >= 0"),
+    ({"head": "bof", "bof_spatial_level": 2}, ValueError, "bof_spatial_level must be 0 or 1"),
+    ({"head": "bof", "n_codewords": 0}, ValueError, "n_codewords must be >= 1"),
+    ({"width": 1e30}, ValueError, r"channels \(width, expansion\) need about .* GiB"),
+])
+def test_forwarded_arguments_are_named_as_passed(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        CifarResNet(**kwargs)

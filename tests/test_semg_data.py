@@ -210,3 +210,16 @@ def test_windows_bad_arguments():
 def test_make_semg_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_semg(**{"n_subjects": 1, "duration_s": 1.0, **kwargs})
+
+
+def test_huge_recordings_and_windows_are_refused_up_front():
+    with pytest.raises(ValueError, match=r"duration_s, fs\) need about .* GiB, more than"):
+        make_semg(2, duration_s=1e9)
+    with pytest.raises(ValueError, match="duration_s \\* fs must be a finite number"):
+        make_semg(1, duration_s=1e307)
+    n = 10**7  # a zero-strided recording: no memory, but its windows would need 8e14 bytes
+    rec = SEMGRecordings(emg=np.broadcast_to(np.float32(0), (1, 8, n)),
+                         angle=np.broadcast_to(np.float32(0), (1, n)), fs=2000.0,
+                         delay_ms=np.zeros(1), mixing=np.zeros((1, 8, 4)))
+    with pytest.raises(ValueError, match=r"5000000 samples \(window_ms, step_ms\) need about"):
+        rec.windows(window_ms=2.5e6, step_ms=0.5)

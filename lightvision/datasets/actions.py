@@ -72,7 +72,8 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_memory, check_real, is_integer, is_real
+from .._rng import default_rng
 
 __all__ = ["ACTIONS", "ActionVideos", "make_actions", "train_test_split_by_actor"]
 
@@ -89,6 +90,7 @@ ACTIONS: tuple[str, ...] = (
 _FPS = 25.0  # frames/s, as in KTH
 
 _MIN_FRAME = (48, 64)  # smallest (height, width)
+_WORK_BYTES_PER_PIXEL = 256  # [INTERP] estimate: float arrays of one clip's background
 _SCENARIOS = (1, 2, 3, 4)
 _HEIGHT = 0.6  # body height / min(H, 0.75 W) at actor height 1
 _GROUND = 0.92  # y of the ground line / H
@@ -156,6 +158,10 @@ class ActionVideos:
     fps: float = _FPS
 
     def __post_init__(self) -> None:
+        for name in ("videos", "labels", "actors", "scenarios"):
+            if not isinstance(getattr(self, name), np.ndarray):
+                raise TypeError(f"{name} must be a numpy array, got "
+                                f"{type(getattr(self, name)).__name__}")
         if self.videos.ndim != 4:
             raise ValueError(
                 f"videos must be 4-d (n_clips, n_frames, H, W), got {self.videos.ndim}-d"
@@ -169,7 +175,8 @@ class ActionVideos:
         return len(self.videos)
 
     def subset(self, mask_or_indices: Any) -> ActionVideos:
-        """The clips selected by a boolean mask of length ``len(self)`` or an index array."""
+        """The clips selected by a boolean mask of length ``len(self)`` or an array of indices
+        in ``[-len(self), len(self))`` (negative ones count from the end, as in numpy)."""
         index = np.asarray(mask_or_indices)
         if index.dtype == bool:
             if index.shape != (len(self),):
@@ -185,6 +192,11 @@ class ActionVideos:
             index = index.astype(np.intp)
         if index.ndim != 1:
             raise ValueError(f"mask_or_indices must be 1-d, got shape {index.shape}")
+        n = len(self)
+        bad = index[(index < -n) | (index >= n)] if index.dtype != bool else index[:0]
+        if bad.size:
+            raise ValueError(f"mask_or_indices: index {int(bad[0])} is out of range for "
+                             f"{n} clips")
         return ActionVideos(self.videos[index], self.labels[index], self.actors[index],
                             self.scenarios[index], self.target_names, self.fps)
 
@@ -263,7 +275,12 @@ def make_actions(
     check_int(clips_per_actor, "clips_per_actor")
     check_int(n_frames, "n_frames", 2)
     frame_size = _check_frame_size(frame_size)
-    rng = np.random.default_rng(random_state)
+    pixels = frame_size[0] * frame_size[1]
+    n_clips = n_actors * len(scenarios) * len(ACTIONS) * clips_per_actor
+    check_memory(n_clips * n_frames * pixels + _WORK_BYTES_PER_PIXEL * pixels,
+                 f"{n_clips} clips of {n_frames} frames of {frame_size[0]}x{frame_size[1]} "
+                 f"pixels (n_actors, scenarios, clips_per_actor, n_frames, frame_size)")
+    rng = default_rng(random_state)
     root = np.random.SeedSequence(int(rng.integers(2**63)))
 
     keys = [(a, s, label, c) for a in range(n_actors) for s in scenarios
@@ -294,20 +311,26 @@ def train_test_split_by_actor(
     train, test : ActionVideos
         The clips of the other actors and of the test actors, in ``data``'s order.
     """
+    if not isinstance(data, ActionVideos):
+        raise TypeError(f"data must be ActionVideos (from make_actions), got "
+                        f"{type(data).__name__}")
     ids = np.unique(data.actors)
-    if isinstance(test_size, float):
-        check_real(test_size, "test_size")
-        if test_size >= 1:
-            raise ValueError(f"test_size must be < 1 as a fraction, got {test_size}")
-        n_test = math.ceil(round(test_size * len(ids), 9))
-    else:
+    if is_integer(test_size):
         n_test = check_int(test_size, "test_size", 0)
+    elif is_real(test_size):
+        fraction = check_real(test_size, "test_size")
+        if fraction >= 1:
+            raise ValueError(f"test_size must be < 1 as a fraction, got {test_size}")
+        n_test = math.ceil(round(fraction * len(ids), 9))
+    else:
+        raise TypeError(f"test_size must be a fraction (float) or a number of actors (int), "
+                        f"got {type(test_size).__name__}")
     if not 0 < n_test < len(ids):
         raise ValueError(
             f"test_size={test_size} puts {n_test} of the {len(ids)} actors in the test part; "
             "both parts need at least one actor"
         )
-    test_ids = np.random.default_rng(random_state).choice(ids, n_test, replace=False)
+    test_ids = default_rng(random_state).choice(ids, n_test, replace=False)
     in_test = np.isin(data.actors, test_ids)
     return data.subset(~in_test), data.subset(in_test)
 

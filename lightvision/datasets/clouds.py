@@ -76,7 +76,8 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_memory, check_real, is_integer
+from .._rng import default_rng
 
 __all__ = ["CloudScenes", "make_cloud_scenes"]
 
@@ -91,6 +92,7 @@ _BRIGHT = {  # bright ground: snow, sand, salt flat
     "salt": (0.93, 0.92, 0.88),
 }
 _BRIGHT_KINDS = tuple(_BRIGHT)
+_WORK_BYTES_PER_PIXEL = 512  # [INTERP] estimate: the float64 fields of one scene
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,11 @@ class CloudScenes:
         return len(self.images)
 
     def is_clear(self, threshold: float = 0.1) -> np.ndarray:
-        """bool (n,): images whose cloud fraction is below ``threshold``."""
+        """bool (n,): images whose cloud fraction is below ``threshold``, a cloud fraction in
+        (0, 1]."""
+        threshold = check_real(threshold, "threshold")
+        if threshold > 1.0:
+            raise ValueError(f"threshold must be a cloud fraction in (0, 1], got {threshold}")
         return self.cloud_fraction < threshold
 
 
@@ -258,7 +264,7 @@ def make_cloud_scenes(
     """
     check_int(n_images, "n_images")
     check_int(patch_size, "patch_size")
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
+    if is_integer(image_size):
         image_size = (image_size, image_size)
     if not isinstance(image_size, tuple | list) or len(image_size) != 2:
         raise TypeError(f"image_size must be an int or a pair (H, W), got {image_size!r}")
@@ -267,13 +273,15 @@ def make_cloud_scenes(
         raise ValueError(
             f"image_size {h}x{w} must be a multiple of patch_size={patch_size}"
         )
+    check_memory(n_images * h * w * 4 + _WORK_BYTES_PER_PIXEL * h * w,  # RGB + mask, uint8
+                 f"{n_images} scenes of {h}x{w} pixels (n_images, image_size)")
     for name, value in (("clear_share", clear_share), ("bright_share", bright_share),
                         ("shadow_share", shadow_share)):
         if not 0.0 <= check_real(value, name, strict=False) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {value}")
     if not 0.0 < check_real(clear_threshold, "clear_threshold") < 1.0:
         raise ValueError(f"clear_threshold must be in (0, 1), got {clear_threshold}")
-    rng = np.random.default_rng(random_state)
+    rng = default_rng(random_state)
     root = np.random.SeedSequence(int(rng.integers(2**63)))
     images = np.empty((n_images, h, w, 3), dtype=np.uint8)
     masks = np.empty((n_images, h, w), dtype=bool)

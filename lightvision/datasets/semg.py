@@ -72,13 +72,15 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_memory, check_real
+from .._rng import default_rng
 
 __all__ = ["SEMGRecordings", "make_semg"]
 
@@ -89,6 +91,7 @@ _CO = 0.05  # co-contraction level
 _MUSCLE_POS = np.array([0.5 * np.pi - 0.4, 0.5 * np.pi + 0.4,
                         1.5 * np.pi - 0.4, 1.5 * np.pi + 0.4])  # rad around the forearm
 _MIN_WINDOW_S = 0.2
+_WORK_BYTES_PER_SIGNAL_SAMPLE = 64  # [INTERP] estimate: float64 arrays of one subject
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,6 +177,8 @@ class SEMGRecordings:
             raise ValueError(f"window_ms={window_ms} ({length} samples) is longer than the "
                              f"recording ({n} samples)")
         count = (n - length) // step + 1
+        check_memory(4 * len(index) * count * self.emg.shape[1] * length,
+                     f"{len(index) * count:,} windows of {length} samples (window_ms, step_ms)")
         view = np.lib.stride_tricks.sliding_window_view(self.emg[index], length, axis=-1)
         X = view[:, :, : count * step : step].transpose(0, 2, 1, 3)  # (s, count, C, L)
         X = np.ascontiguousarray(X.reshape(-1, *X.shape[2:]), dtype=np.float32)
@@ -307,13 +312,21 @@ def make_semg(
         raise ValueError(f"fs must be > 900 Hz (the 20-450 Hz band must fit below Nyquist), "
                          f"got {fs}")
     duration_s = check_real(duration_s, "duration_s")
+    if not math.isfinite(duration_s * fs):
+        raise ValueError(f"duration_s * fs must be a finite number of samples, got {duration_s} "
+                         f"s x {fs} Hz")
     n = round(duration_s * fs)
     if n < round(_MIN_WINDOW_S * fs):
         raise ValueError(f"duration_s must be >= {_MIN_WINDOW_S} s (one 200 ms window), "
                          f"got {duration_s}")
     if not isinstance(trajectory, str) or trajectory not in _TRAJECTORIES:
         raise ValueError(f"trajectory must be one of {_TRAJECTORIES}, got {trajectory!r}")
-    rng = np.random.default_rng(random_state)
+    outputs = 4 * n_subjects * (n_channels + 1) * n  # float32 EMG and angle
+    work = _WORK_BYTES_PER_SIGNAL_SAMPLE * (n_channels + 5) * n  # channels, 4 muscles, angle
+    check_memory(outputs + work,
+                 f"{n_subjects} subjects x {n_channels} channels x {n:,} samples "
+                 "(n_subjects, n_channels, duration_s, fs)")
+    rng = default_rng(random_state)
     root = np.random.SeedSequence(int(rng.integers(2**63)))
     filters = (butter(4, [20.0, 450.0], btype="bandpass", fs=fs, output="sos"),
                butter(2, 4.0, fs=fs, output="sos"))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from .._deprecation import renamed_kwargs
 from ._validation import check_inputs, check_model
 from .counting import count_ops, count_params
@@ -35,7 +35,10 @@ class CostProfile:
     trainable_params, fixed_params : int
         See :func:`~lightvision.metrics.count_params`.
     macs, binary_ops, ternary_ops, other_ops : int
-        See :func:`~lightvision.metrics.count_ops`.
+        See :func:`~lightvision.metrics.count_ops` (``binary_ops`` and ``ternary_ops`` skip
+        zero weights; the energy estimate uses them).
+    dense_binary_ops, dense_ternary_ops : int
+        The binary and ternary operations counted with zero weights included.
     model_bytes : int
         Storage of parameters and buffers, see :func:`~lightvision.metrics.model_size_bytes`.
     peak_activation_bytes : int
@@ -60,6 +63,8 @@ class CostProfile:
     binary_ops: int
     ternary_ops: int
     other_ops: int
+    dense_binary_ops: int
+    dense_ternary_ops: int
     model_bytes: int
     peak_activation_bytes: int
     activation_traffic_bytes: int
@@ -89,6 +94,8 @@ class CostProfile:
             ("binary ops", f"{self.binary_ops:,}"),
             ("ternary ops", f"{self.ternary_ops:,}"),
             ("other ops", f"{self.other_ops:,}"),
+            ("binary ops, dense", f"{self.dense_binary_ops:,}"),
+            ("ternary ops, dense", f"{self.dense_ternary_ops:,}"),
             ("model size (B)", f"{self.model_bytes:,}"),
             ("peak activations (B)", f"{self.peak_activation_bytes:,}"),
             ("activation traffic (B)", f"{self.activation_traffic_bytes:,}"),
@@ -150,8 +157,7 @@ def profile(
     """
     check_model(model)
     check_inputs(example_inputs)
-    if not isinstance(timing, bool):
-        raise TypeError(f"timing must be a bool, got {type(timing).__name__}")
+    timing = check_bool(timing, "timing")
     check_int(repeats, "repeats")
     check_int(warmup, "warmup", 0)
     check_int(throughput_batch, "throughput_batch")
@@ -179,6 +185,8 @@ def profile(
         binary_ops=ops.binary_ops,
         ternary_ops=ops.ternary_ops,
         other_ops=ops.other_ops,
+        dense_binary_ops=ops.dense_binary_ops,
+        dense_ternary_ops=ops.dense_ternary_ops,
         model_bytes=model_bytes,
         peak_activation_bytes=peak_bytes,
         activation_traffic_bytes=traffic_bytes,

@@ -17,6 +17,14 @@ Conventions
   ``macs`` to ``binary_ops`` / ``ternary_ops``. A module's count includes its children's; each
   MAC goes to the nearest enclosing registered module (itself included), so nothing is counted
   twice.
+* **Non-zero and dense counts.** ``binary_ops`` / ``ternary_ops`` count only the operations
+  whose weight is non-zero: a weight of 0 selects nothing and adds nothing, so a sparse
+  {-1, 0, +1} convolution of density d does ``d`` times the dense work (the convolution
+  kernel, or the second operand of a matrix product, is the weight; padded borders count as
+  in the dense count) [INTERP]. ``dense_binary_ops`` / ``dense_ternary_ops`` count every
+  weight position, zeros included (the work of hardware that does not skip zeros). The energy
+  estimate (:func:`~lightvision.metrics.estimate_energy`) uses the non-zero counts. Real MACs
+  are always dense.
 * **Other operations** (``other_ops``) are pooling and mean reductions, added to
   ``FlopCounterMode`` through ``custom_mapping``:
 
@@ -43,7 +51,7 @@ from typing import Any, Literal, TypeVar
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from .._deprecation import renamed_kwargs
 from ._validation import check_inputs, check_model, eval_mode, plain_no_grad
@@ -93,12 +101,29 @@ class OpCount:
         Multiply-accumulates of modules registered with ``op_kind="ternary"``.
     other_ops : int
         Pooling comparisons/additions and mean-reduction additions.
+    dense_binary_ops, dense_ternary_ops : int
+        The same operations counted densely, zero weights included; default (None): equal to
+        ``binary_ops`` / ``ternary_ops`` (no zero weight).
+
+    ``binary_ops`` and ``ternary_ops`` skip the operations of zero weights (see the module
+    conventions); they are what :func:`~lightvision.metrics.estimate_energy` charges.
     """
 
     macs: int
     binary_ops: int = 0
     ternary_ops: int = 0
     other_ops: int = 0
+    dense_binary_ops: int | None = None
+    dense_ternary_ops: int | None = None
+
+    def __post_init__(self) -> None:
+        for kind in _OP_KINDS:
+            sparse = getattr(self, f"{kind}_ops")
+            dense = getattr(self, f"dense_{kind}_ops")
+            if dense is None:
+                object.__setattr__(self, f"dense_{kind}_ops", sparse)
+            elif dense < sparse:
+                raise ValueError(f"dense_{kind}_ops ({dense}) must be >= {kind}_ops ({sparse})")
 
     @property
     def flops(self) -> int:
@@ -253,6 +278,41 @@ _OTHER_OPS: dict[Any, Callable[..., int]] = {
 }
 
 
+# Index of the weight operand of the operations FlopCounterMode counts.
+_WEIGHT_ARG = {
+    _aten.convolution: 1,
+    _aten._convolution: 1,
+    _aten.cudnn_convolution: 1,
+    _aten.convolution_overrideable: 1,
+    _aten._slow_conv2d_forward: 1,
+    _aten.mm: 1,
+    _aten.addmm: 2,
+    _aten.bmm: 1,
+    _aten.baddbmm: 2,
+}
+
+
+def _nonzero_formula(op: Any) -> Callable[..., int]:
+    """``op``'s FLOP formula scaled by the non-zero fraction of its weight operand.
+
+    Every dense formula of these operations is ``2 * (output positions) * weight.numel()``, so
+    ``dense * nnz // numel`` is exact: the FLOPs of the non-zero weights."""
+    dense = flop_registry[op]
+    index = _WEIGHT_ARG[op]
+
+    def count(*args: Any, out_val: Any = None, **kwargs: Any) -> int:
+        flops = dense(*args, out_val=out_val, **kwargs)
+        weight = args[index]
+        numel = weight.numel()
+        return flops * int(torch.count_nonzero(weight)) // numel if numel else flops
+
+    count._get_raw = True  # type: ignore[attr-defined]  # FlopCounterMode: pass the tensors
+    return count
+
+
+_NONZERO_OPS = {**_OTHER_OPS, **{op: _nonzero_formula(op) for op in _WEIGHT_ARG}}
+
+
 def _tracker_names(model: nn.Module) -> dict[str, nn.Module]:
     """Module names as ``FlopCounterMode``'s module tracker writes them.
 
@@ -294,38 +354,53 @@ def count_ops(model: nn.Module, example_inputs: torch.Tensor | tuple[torch.Tenso
     Returns
     -------
     OpCount
+        Real MACs (dense), binary and ternary operations of non-zero weights (what the energy
+        estimate charges) and their dense counts, other operations.
     """
     check_model(model)
     inputs = check_inputs(example_inputs)
-    counter = FlopCounterMode(display=False, custom_mapping=_OTHER_OPS)
-    with eval_mode(model), plain_no_grad(), counter:
+    # Two counters in one pass: the outer one counts the FLOPs of non-zero weights (its
+    # formulas run after the inner, dense one has counted, and are not counted themselves).
+    nonzero = FlopCounterMode(display=False, custom_mapping=_NONZERO_OPS)
+    dense = FlopCounterMode(display=False, custom_mapping=_OTHER_OPS)
+    with eval_mode(model), plain_no_grad(), nonzero, dense:
         model(*inputs)
-    counts = counter.get_flop_counts()
+    dense_counts, nonzero_counts = dense.get_flop_counts(), nonzero.get_flop_counts()
 
-    def real_and_other(name: str) -> tuple[int, int]:
+    def real_and_other(counts: dict[str, dict[Any, int]], name: str) -> tuple[int, int]:
         ops = counts.get(name, {})
         other = sum(v for k, v in ops.items() if k in _OTHER_OPS)
         return sum(ops.values()) - other, other
 
-    total_flops, other_ops = real_and_other("Global")
+    total_flops, other_ops = real_and_other(dense_counts, "Global")
     kinds = {
         name: spec.op_kind
         for name, module in _tracker_names(model).items()
-        if name in counts and (spec := cost_spec(module)) is not None and spec.op_kind is not None
+        if name in dense_counts and (spec := cost_spec(module)) is not None
+        and spec.op_kind is not None
     }
-    moved = dict.fromkeys(_OP_KINDS, 0)
-    for name, kind in kinds.items():
-        nearest_inner = [
-            inner
-            for inner in kinds
-            if _is_inside(inner, name)
-            and not any(_is_inside(inner, mid) and _is_inside(mid, name) for mid in kinds)
-        ]
-        flops = real_and_other(name)[0] - sum(real_and_other(inner)[0] for inner in nearest_inner)
-        moved[kind] += flops
+
+    def moved(counts: dict[str, dict[Any, int]]) -> dict[str, int]:
+        """FLOPs of each op kind: a registered module's, less its nearest registered inner
+        modules'."""
+        flops = dict.fromkeys(_OP_KINDS, 0)
+        for name, kind in kinds.items():
+            nearest_inner = [
+                inner
+                for inner in kinds
+                if _is_inside(inner, name)
+                and not any(_is_inside(inner, mid) and _is_inside(mid, name) for mid in kinds)
+            ]
+            flops[kind] += real_and_other(counts, name)[0] - sum(
+                real_and_other(counts, inner)[0] for inner in nearest_inner)
+        return flops
+
+    dense_moved, nonzero_moved = moved(dense_counts), moved(nonzero_counts)
     return OpCount(
-        macs=(total_flops - moved["binary"] - moved["ternary"]) // 2,
-        binary_ops=moved["binary"] // 2,
-        ternary_ops=moved["ternary"] // 2,
+        macs=(total_flops - dense_moved["binary"] - dense_moved["ternary"]) // 2,
+        binary_ops=nonzero_moved["binary"] // 2,
+        ternary_ops=nonzero_moved["ternary"] // 2,
         other_ops=other_ops,
+        dense_binary_ops=dense_moved["binary"] // 2,
+        dense_ternary_ops=dense_moved["ternary"] // 2,
     )

@@ -7,7 +7,10 @@ data movement inside the datapath and everything but the listed accesses.
 Model
 -----
 * compute = ``macs * mac_pj + binary_ops * binary_op_pj + ternary_ops * ternary_op_pj
-  + other_ops * other_op_pj``;
+  + other_ops * other_op_pj``, with the **non-zero** binary and ternary counts of
+  :class:`~lightvision.metrics.OpCount` (``binary_ops``, ``ternary_ops``: a zero weight is
+  skipped, so a ternary convolution of density 0.1 costs a tenth of a dense one), not
+  ``dense_binary_ops`` / ``dense_ternary_ops``; real MACs are dense;
 * memory = the model's weights fetched once from DRAM (``model_bytes * 8 / word_bits`` words at
   ``dram_word_pj``) plus the activation traffic in SRAM: every activation byte is written once
   and read once (``2 * activation_bytes * 8 / word_bits`` words at ``sram_word_pj``).
@@ -34,10 +37,9 @@ References
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
-from .._checks import check_int
+from .._checks import check_int, check_real
 from .counting import OpCount
 
 __all__ = ["EnergyEstimate", "EnergyTable", "estimate_energy"]
@@ -74,12 +76,11 @@ class EnergyTable:
     word_bits: int = 32
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        for f in fields(self):  # plain Python numbers from numpy scalars too
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{f.name} must be a real number, got {type(value).__name__}")
-            if not math.isfinite(value) or value < 0 or (f.name == "word_bits" and value < 1):
-                raise ValueError(f"{f.name} must be finite and non-negative, got {value}")
+            value = (check_int(value, f.name) if f.name == "word_bits"
+                     else check_real(value, f.name, strict=False))
+            object.__setattr__(self, f.name, value)
 
     @classmethod
     def int8(cls) -> EnergyTable:
@@ -117,7 +118,8 @@ def estimate_energy(
     Parameters
     ----------
     ops : OpCount
-        Operations of one inference, e.g. from :func:`~lightvision.metrics.count_ops`.
+        Operations of one inference, e.g. from :func:`~lightvision.metrics.count_ops`; its
+        non-zero ``binary_ops`` and ``ternary_ops`` are charged (not the dense counts).
     model_bytes : int
         Weight storage fetched once from DRAM, in bytes.
     activation_bytes : int

@@ -5,13 +5,25 @@ from __future__ import annotations
 import abc
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_int, check_real
 from ..nn import capture_outputs
+from ..nn._input import check_finite, weight_dtype
 
 __all__ = ["Classifier"]
+
+
+def check_dropout(dropout: object) -> float:
+    """``dropout`` as a float if it is a real number (numpy scalars too) in [0, 1)."""
+    p = check_real(dropout, "dropout", 0.0, strict=False)
+    if p >= 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    return p
 
 
 def _stage_ends(layers: nn.Sequential, prefix: str) -> tuple[str, ...]:
@@ -24,6 +36,40 @@ def _stage_ends(layers: nn.Sequential, prefix: str) -> tuple[str, ...]:
                 following, nn.MaxPool1d | nn.MaxPool2d)):
             ends.append(f"{prefix}.{i}")
     return tuple(ends)
+
+
+def as_array(value: Any, name: str) -> np.ndarray:
+    """``value`` (a numpy array, a tensor or nested sequences of numbers) as a numpy array of
+    bools or numbers, without a copy where possible; ``TypeError`` naming ``name`` for anything
+    else (None, strings, ragged or object arrays)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if value is None or isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be an array or tensor of numbers, got "
+                        f"{type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested sequences
+        raise TypeError(f"{name} must be a rectangular array of numbers ({error})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of numbers, got dtype {array.dtype}")
+    return array
+
+
+def as_tensor(value: Any, name: str) -> torch.Tensor:
+    """``value`` as a tensor (a tensor unchanged, else :func:`as_array`)."""
+    return value if isinstance(value, torch.Tensor) else torch.from_numpy(as_array(value, name))
+
+
+def check_dtype(model: nn.Module, x: torch.Tensor) -> None:
+    """``TypeError`` naming ``x`` unless it is a floating-point tensor of ``model``'s weights'
+    dtype."""
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    dtype = weight_dtype(model)
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"x is {x.dtype} but the model's weights are {dtype}: convert the input "
+                        f"(x.to({dtype})) or the model (model.to({x.dtype}))")
 
 
 class Classifier(nn.Module, abc.ABC):
@@ -54,11 +100,8 @@ class Classifier(nn.Module, abc.ABC):
 
     def __init__(self, num_classes: int, in_channels: int, *, min_size: int = 1) -> None:
         super().__init__()
-        for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg} must be a positive int, got {value!r}")
-        self.num_classes = num_classes
-        self.in_channels = in_channels
+        self.num_classes = check_int(num_classes, "num_classes")
+        self.in_channels = check_int(in_channels, "in_channels")
         self.min_size = min_size
 
     @property
@@ -71,10 +114,12 @@ class Classifier(nn.Module, abc.ABC):
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error for input that the network cannot take.
 
-        Skipped for non-tensors (e.g. ``torch.fx`` proxies while a graph is traced).
+        Skipped for ``torch.fx`` proxies (a graph being traced).
         """
-        if not isinstance(x, torch.Tensor):
+        if isinstance(x, torch.fx.Proxy):
             return
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.ndim != 4:
             raise ValueError(f"x must have shape (N, C, H, W), got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_channels:
@@ -86,8 +131,8 @@ class Classifier(nn.Module, abc.ABC):
                 f"x is {x.shape[-2]}x{x.shape[-1]} pixels; the model needs at least "
                 f"{self.min_size}x{self.min_size}"
             )
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        check_dtype(self, x)
+        check_finite(x, "x")
 
     @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,11 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_int_sequence
 from .._deprecation import renamed_kwargs
 from ..nn import BoFPooling
 from ..registry import MODELS
-from .base import Classifier, _stage_ends
+from .base import Classifier, _stage_ends, check_dropout
 from .resnet import _initialize_bof
 
 __all__ = ["PoolingHeadCNN", "bof_cnn", "gmp_cnn", "head_param_counts", "spp_cnn"]
@@ -37,10 +37,7 @@ _HEADS = ("bof", "gmp", "spp")
 
 
 def _check_levels(levels: Sequence[int]) -> tuple[int, ...]:
-    levels = tuple(levels)
-    if not levels:
-        raise ValueError("spp_levels must be a non-empty sequence of positive ints")
-    return tuple(check_int(level, "spp_levels entries") for level in levels)
+    return check_int_sequence(levels, "spp_levels")
 
 
 def head_param_counts(
@@ -182,17 +179,16 @@ class PoolingHeadCNN(Classifier):
     ) -> None:
         if head not in _HEADS:
             raise ValueError(f"head must be one of {_HEADS}, got {head!r}")
-        widths = tuple(widths)
+        widths = check_int_sequence(widths, "widths")
         if len(widths) != 2:
             raise ValueError(f"widths must be (c1, c2), got {widths!r}")
-        c1, c2 = (check_int(w, "widths entries") for w in widths)
+        c1, c2 = widths
         n_codewords = check_int(n_codewords, "n_codewords")
-        if bof_spatial_level not in (0, 1):
+        if check_int(bof_spatial_level, "bof_spatial_level", 0) not in (0, 1):
             raise ValueError(f"bof_spatial_level must be 0 or 1, got {bof_spatial_level!r}")
         levels = _check_levels(spp_levels)
         hidden = check_int(hidden, "hidden", 0)
-        if not 0.0 <= check_real(dropout, "dropout", strict=False) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        dropout = check_dropout(dropout)
         super().__init__(num_classes, in_channels, min_size=4 if bof_spatial_level else 2)
         self.head_kind = head
         counts = {"in_channels": in_channels, "n_codewords": n_codewords, "hidden": hidden,

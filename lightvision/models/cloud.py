@@ -37,10 +37,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_int, check_model
+from .._checks import check_bool, check_int, check_int_sequence, check_model
 from .._deprecation import renamed_kwargs
+from ..nn._input import weight_dtype
 from ..registry import MODELS
-from .base import Classifier
+from .base import Classifier, as_array, as_tensor, check_dropout, check_finite
 from .small_cnn import _conv_bn_relu
 
 __all__ = [
@@ -57,13 +58,6 @@ __all__ = [
 
 # fit() keyword arguments; the targets are per-patch cloud fractions, so pass loss=cloud_loss.
 _TRAIN = {"epochs": 15, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-4}
-
-
-def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    widths = tuple(widths)
-    if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of positive ints, got {widths}")
-    return widths
 
 
 def _cloud_min_size(n_blocks: int) -> int:
@@ -138,13 +132,12 @@ class CloudNet(Classifier):
         shared_streams: bool = False,
         dropout: float = 0.0,
     ) -> None:
-        widths = _check_widths(widths)
+        widths = check_int_sequence(widths, "widths")
         check_bool(shared_streams, "shared_streams")
-        if in_channels != 3:
+        if check_int(in_channels, "in_channels") != 3:
             raise ValueError(f"CloudNet has one stream per RGB channel: in_channels must be 3, "
                              f"got {in_channels!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        dropout = check_dropout(dropout)
         super().__init__(num_classes, in_channels, min_size=_cloud_min_size(len(widths)))
         self.shared_streams = bool(shared_streams)
         self.widths = widths
@@ -211,13 +204,12 @@ class CloudBaselineNet(Classifier):
         convs_per_stage: int = 2,
         dropout: float = 0.2,
     ) -> None:
-        widths = _check_widths(widths)
-        check_int(convs_per_stage, "convs_per_stage")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        widths = check_int_sequence(widths, "widths")
+        convs_per_stage = check_int(convs_per_stage, "convs_per_stage")
+        dropout = check_dropout(dropout)
         super().__init__(num_classes, in_channels, min_size=2 ** (len(widths) - 1))
         layers: list[nn.Module] = []
-        c_in = in_channels
+        c_in = self.in_channels
         for i, width in enumerate(widths):
             if i:
                 layers.append(nn.MaxPool2d(2))
@@ -269,8 +261,9 @@ def image_to_patches(images: np.ndarray | torch.Tensor, patch_size: int = 32) ->
 
     Parameters
     ----------
-    images : (n, H, W, 3) RGB, uint8 (scaled to [0, 1]) or float (taken as is). The bottom
-        ``H % patch_size`` rows and right ``W % patch_size`` columns are dropped.
+    images : (n, H, W, 3) RGB, n >= 1, uint8 (scaled to [0, 1]) or finite float (taken as
+        is); an array, a tensor or nested lists. The bottom ``H % patch_size`` rows and right
+        ``W % patch_size`` columns are dropped.
     patch_size : side P in pixels.
 
     Returns
@@ -283,16 +276,18 @@ def image_to_patches(images: np.ndarray | torch.Tensor, patch_size: int = 32) ->
     torch.Size([12, 3, 32, 32])
     """
     check_int(patch_size, "patch_size")
-    x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+    x = as_tensor(images, "images")
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"images must have shape (n, H, W, 3), got {tuple(x.shape)}")
     n, h, w, _ = x.shape
+    if n == 0:
+        raise ValueError("images is empty: it must hold at least one image")
     if min(h, w) < patch_size:
         raise ValueError(f"images are {h}x{w} pixels, smaller than patch_size={patch_size}")
     if x.dtype == torch.uint8:
         x = x.to(torch.float32) / 255.0
     elif x.is_floating_point():
-        x = x.to(torch.float32)
+        x = check_finite(x, "images").to(torch.float32)
     else:
         raise TypeError(f"images must be uint8 or floating point, got {x.dtype}")
     gh, gw, p = h // patch_size, w // patch_size, patch_size
@@ -316,7 +311,7 @@ def image_priority(
     Parameters
     ----------
     model : patches (m, 3, P, P) -> logits (m, 1).
-    images : (n, H, W, 3) RGB, uint8 or float in [0, 1].
+    images : (n, H, W, 3) RGB, uint8 or finite float in [0, 1] (see :func:`image_to_patches`).
     patch_size, batch_size : P, and patches per forward pass.
 
     Returns
@@ -325,8 +320,12 @@ def image_priority(
     """
     check_model(model)
     check_int(batch_size, "batch_size")
+    images = as_tensor(images, "images")
     patches = image_to_patches(images, patch_size)
-    n = images.shape[0]
+    n = len(images)
+    dtype = weight_dtype(model)
+    if dtype is not None:
+        patches = patches.to(dtype)
     was_training = model.training
     model.eval()
     try:
@@ -336,13 +335,14 @@ def image_priority(
     logits = torch.cat(out)
     if logits.ndim != 2 or logits.shape[1] != 1:
         raise ValueError(f"model must give one logit per patch, got shape {tuple(logits.shape)}")
+    check_finite(logits, "the model's logits")
     return torch.sigmoid(logits[:, 0].double()).reshape(n, -1).mean(dim=1).numpy()
 
 
 def _check_ranking(priority: np.ndarray, is_clear: np.ndarray,
                    k: int) -> tuple[np.ndarray, np.ndarray]:
-    priority = np.asarray(priority, dtype=float)
-    is_clear = np.asarray(is_clear)
+    priority = as_array(priority, "priority").astype(float, copy=False)
+    is_clear = as_array(is_clear, "is_clear")
     if priority.ndim != 1 or is_clear.shape != priority.shape:
         raise ValueError(f"priority and is_clear must be 1-D of the same length, got shapes "
                          f"{priority.shape} and {is_clear.shape}")
@@ -399,7 +399,7 @@ def downlink_gain(
     if chronological_order is None:
         chrono = np.arange(len(priority))
     else:
-        chrono = np.asarray(chronological_order, dtype=float)
+        chrono = as_array(chronological_order, "chronological_order").astype(float, copy=False)
         if chrono.shape != priority.shape or not np.isfinite(chrono).all():
             raise ValueError("chronological_order must be finite with the shape of priority")
     ranked = int(is_clear[np.argsort(priority, kind="stable")[:k]].sum())
@@ -413,6 +413,12 @@ def cloud_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy between ``logits`` (m, 1) and cloud fractions ``target`` (m,) or
     (m, 1) in [0, 1]: the regression loss used to train the cloud CNNs with
     :func:`lightvision.training.fit` (``loss=cloud_loss``)."""
+    for name, value in (("logits", logits), ("target", target)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if logits.numel() != target.numel():
+        raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must "
+                         "hold one value per patch each")
     return nn.functional.binary_cross_entropy_with_logits(
         logits.reshape(-1), target.reshape(-1).to(logits.dtype))
 

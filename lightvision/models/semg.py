@@ -36,10 +36,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int, check_model, check_real
+from .._checks import check_int, check_int_sequence, check_model, check_real
 from .._deprecation import renamed_kwargs
+from ..nn._input import weight_dtype
 from ..registry import MODELS
-from .base import Classifier, _stage_ends
+from .base import Classifier, _stage_ends, as_array, as_tensor, check_dropout, check_dtype
 
 __all__ = [
     "ANGLE_SCALE",
@@ -56,17 +57,11 @@ ANGLE_SCALE = 60.0
 
 _REPRESENTATIONS = ("spectrogram", "raw")
 _EPS = 1e-6  # added to the power before the log (the sensor noise floor is ~1e-4)
+_TINY = 1e-30  # floor of |STFT| (power 1e-60, negligible against _EPS)
 _RAW_KERNEL = 7
 
 # fit() keyword arguments on angle / ANGLE_SCALE targets with MSE
 _TRAIN = {"epochs": 8, "batch_size": 64, "lr": 2e-3, "weight_decay": 1e-4}
-
-
-def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
-    widths = tuple(widths)
-    if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"widths must be a non-empty sequence of positive ints, got {widths}")
-    return widths
 
 
 def _raw_length(length: int, n_blocks: int) -> int:
@@ -158,19 +153,17 @@ class SEMGNet(Classifier):
         fs: float = 2000.0,
         f_max: float = 500.0,
     ) -> None:
-        widths = _check_widths(widths)
+        widths = check_int_sequence(widths, "widths")
         if not isinstance(representation, str) or representation not in _REPRESENTATIONS:
             raise ValueError(f"representation must be one of {_REPRESENTATIONS}, "
                              f"got {representation!r}")
-        check_int(window, "window")
-        check_int(feature_dim, "feature_dim")
-        check_int(n_fft, "n_fft", minimum=2)
-        check_int(hop, "hop")
+        window = check_int(window, "window")
+        feature_dim = check_int(feature_dim, "feature_dim")
+        n_fft = check_int(n_fft, "n_fft", minimum=2)
+        hop = check_int(hop, "hop")
         fs = check_real(fs, "fs")
         f_max = check_real(f_max, "f_max")
-        if isinstance(dropout, bool) or not isinstance(dropout, int | float) \
-                or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        dropout = check_dropout(dropout)
         n_pool = len(widths) - 1
         if representation == "spectrogram":
             self.n_bins = min(int(np.floor(f_max * n_fft / fs + 1e-9)) + 1, n_fft // 2 + 1)
@@ -221,10 +214,12 @@ class SEMGNet(Classifier):
     def check_input(self, x: torch.Tensor) -> None:
         """Clear errors for input the network cannot take: shape, channels, length, dtype, NaN.
 
-        Skipped for non-tensors (e.g. ``torch.fx`` proxies while a graph is traced).
+        Skipped for ``torch.fx`` proxies (a graph being traced).
         """
-        if not isinstance(x, torch.Tensor):
+        if isinstance(x, torch.fx.Proxy):
             return
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.ndim != 3:
             raise ValueError(f"x must have shape (N, C, L) (sEMG windows), got shape "
                              f"{tuple(x.shape)}")
@@ -234,8 +229,7 @@ class SEMGNet(Classifier):
         if x.shape[2] < self.min_window:
             raise ValueError(f"x windows have {x.shape[2]} samples; this {self.representation} "
                              f"network needs a window of at least {self.min_window} samples")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        check_dtype(self, x)
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or infinite samples")
 
@@ -248,12 +242,17 @@ class SEMGNet(Classifier):
         if self.stft_window is None:
             raise RuntimeError("spectrogram() needs representation='spectrogram'")
         n, c, length = x.shape
+        if not isinstance(x, torch.fx.Proxy) and n == 0:  # MKL's stft refuses an empty batch
+            return x.new_empty((0, c, self.n_bins, 1 + (length - self.n_fft) // self.hop))
         window = self.stft_window.to(x.dtype)
         spec = torch.stft(x.reshape(n * c, length), self.n_fft, hop_length=self.hop,
                           win_length=self.n_fft, window=window, center=False,
                           return_complex=True)[:, : self.n_bins]
-        power = (spec.real**2 + spec.imag**2) / (window**2).sum()
-        return torch.log(power + _EPS).reshape(n, c, self.n_bins, -1)
+        # log(|S|^2 / sum(w^2) + eps) as logaddexp(2 log|S| - log sum(w^2), log eps): squaring
+        # |S| overflows float32 from |x| ~ 1e18; the floor keeps log and its gradient finite
+        log_power = 2.0 * torch.log(spec.abs().clamp_min(_TINY)) - torch.log((window**2).sum())
+        log_eps = torch.tensor(_EPS, dtype=log_power.dtype).log()
+        return torch.logaddexp(log_power, log_eps).reshape(n, c, self.n_bins, -1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Raw windows (N, C, L) -> features h (N, feature_dim), after the FC and ReLU."""
@@ -297,11 +296,16 @@ def predict_angles(model: nn.Module, X: np.ndarray | torch.Tensor, *,
     """Angles in degrees predicted for windows ``X`` (n, C, L): ``ANGLE_SCALE * model(X)``.
 
     The model (trained on ``angle / ANGLE_SCALE`` targets, one output) runs in eval mode in
-    batches of ``batch_size``; its train/eval mode is restored. Returns float64 (n,).
+    batches of ``batch_size``; its train/eval mode is restored. ``X`` (n >= 1 windows: an
+    array, a tensor or nested lists of numbers) is converted to the model's dtype. Returns
+    float64 (n,).
     """
     check_model(model)
     check_int(batch_size, "batch_size")
-    x = X if isinstance(X, torch.Tensor) else torch.from_numpy(np.asarray(X))
+    x = as_tensor(X, "X")
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"X must hold at least one window (n, C, L), got shape {tuple(x.shape)}")
+    x = x.to(weight_dtype(model) or torch.get_default_dtype())  # any numbers, in the model's
     was_training = model.training
     model.eval()
     try:
@@ -333,7 +337,7 @@ def kinematics_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float
 
     arrays = []
     for name, value in (("y_true", y_true), ("y_pred", y_pred)):
-        a = np.asarray(value, dtype=np.float64)
+        a = as_array(value, name).astype(np.float64, copy=False)
         if a.ndim == 2 and a.shape[1] == 1:
             a = a[:, 0]
         if a.ndim != 1:

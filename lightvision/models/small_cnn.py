@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .._checks import check_int_sequence
 from .._deprecation import renamed_kwargs
 from ..registry import MODELS
-from .base import Classifier
+from .base import Classifier, check_dropout
 
 __all__ = ["SmallCNN", "small_cnn"]
 
@@ -34,8 +35,9 @@ class SmallCNN(Classifier):
     ----------
     num_classes : number of classes.
     in_channels : input channels (1 for grey images).
-    widths : output channels of each stage; a 2x2 max pooling follows every stage but the last.
-    dropout : dropout probability before the classifier.
+    widths : output channels of each stage (a non-empty sequence of ints >= 1); a 2x2 max
+        pooling follows every stage but the last.
+    dropout : dropout probability before the classifier, in [0, 1).
     """
 
     @renamed_kwargs(in_chans="in_channels")
@@ -47,15 +49,11 @@ class SmallCNN(Classifier):
         widths: Sequence[int] = (32, 64, 128),
         dropout: float = 0.2,
     ) -> None:
-        widths = tuple(widths)
-        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1
-                             for w in widths):
-            raise ValueError(f"widths must be a non-empty sequence of positive ints, got {widths}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        widths = check_int_sequence(widths, "widths")
+        dropout = check_dropout(dropout)
         super().__init__(num_classes, in_channels, min_size=2 ** (len(widths) - 1))
         layers: list[nn.Module] = []
-        c_in = in_channels
+        c_in = self.in_channels
         for i, width in enumerate(widths):
             if i:
                 layers.append(nn.MaxPool2d(2))

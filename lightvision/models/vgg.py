@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from .._checks import check_real
+from .._checks import check_int, check_memory, check_real, is_integer
 from .._deprecation import renamed_kwargs
 from ..registry import MODELS
 from .base import Classifier, _stage_ends
@@ -18,6 +19,25 @@ __all__ = ["CifarVGG", "VGG16_LAYERS", "vgg16"]
 #: papers (EPruner, FilterSketch, HRank): 13 convolutions, 5 poolings.
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
                 512, 512, 512, "M")
+
+
+def _check_layers(layers: object) -> tuple[int | str, ...]:
+    """``layers`` as a tuple of ints >= 1 (numpy ints too) and ``"M"`` poolings, with at
+    least one width."""
+    if isinstance(layers, str | bytes) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a sequence of widths and 'M' poolings, got "
+                        f"{type(layers).__name__}")
+    checked: list[int | str] = []
+    for i, item in enumerate(layers):
+        if isinstance(item, str) and item == "M":
+            checked.append("M")
+        elif is_integer(item):
+            checked.append(check_int(item, f"layers[{i}]"))
+        else:
+            raise TypeError(f"layers[{i}] must be a width (int) or 'M', got {item!r}")
+    if not any(item != "M" for item in checked):
+        raise ValueError(f"layers must hold at least one width, got {layers!r}")
+    return tuple(checked)
 
 
 class CifarVGG(Classifier):
@@ -47,18 +67,20 @@ class CifarVGG(Classifier):
     def __init__(self, num_classes: int = 10, in_channels: int = 3, *,
                  layers: tuple[int | str, ...] = VGG16_LAYERS, width: float = 1.0) -> None:
         width = check_real(width, "width")
-        if not any(isinstance(item, int) for item in layers) or any(
-                item != "M" and (isinstance(item, bool) or not isinstance(item, int) or item < 1)
-                for item in layers):
-            raise ValueError(f"layers must be positive widths and 'M' poolings, got {layers!r}")
+        layers = _check_layers(layers)
         super().__init__(num_classes, in_channels, min_size=1)
+        scaled = [item if item == "M" else max(1, round(item * width)) for item in layers]
+        convs = [c for c in scaled if c != "M"]
+        weights = 9 * sum(a * b for a, b in zip([self.in_channels, *convs[:-1]], convs,
+                                                strict=True))
+        check_memory(4 * weights, f"convolutions of up to {max(convs)} channels (layers, width)")
         modules: list[nn.Module] = []
-        c_in = in_channels
-        for item in layers:
+        c_in = self.in_channels
+        for item in scaled:
             if item == "M":
                 modules.append(nn.MaxPool2d(2, ceil_mode=True))
                 continue
-            c_out = max(1, round(item * width))
+            c_out = item
             modules += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
                         nn.ReLU(inplace=True)]
             c_in = c_out

@@ -19,7 +19,7 @@ from torch import nn
 
 from .._checks import check_int, check_real
 from ..registry import BLOCKS
-from ._input import check_maps
+from ._input import check_maps, weight_dtype
 
 __all__ = ["EDPath", "EDBlock", "EDBottleneck"]
 
@@ -115,7 +115,7 @@ class EDPath(nn.Module):
         self.decoder_bn = nn.BatchNorm2d(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.channels, "input")
+        check_maps(x, self.channels, "EDPath input", dtype=weight_dtype(self))
         code = self.encoder(x)
         return self.decoder_bn(self.decoder(code, output_size=x.shape[-2:]))
 
@@ -139,7 +139,8 @@ class _EDResidual(nn.Module):
     ed: EDPath
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.in_channels, "input")
+        check_maps(x, self.in_channels, f"{type(self).__name__} input",
+                   dtype=weight_dtype(self))
         shortcut = self.shortcut(x)  # once: feeds both the sum and the ED path
         return torch.relu(self.residual(x) + shortcut + self.ed(shortcut))
 
@@ -211,6 +212,8 @@ class EDBlock(_EDResidual):
         self.out_channels = check_int(out_channels, "out_channels")
         self.stride = check_int(stride, "stride")
         self.width_ratio = _check_ratio(width_ratio)
+        if ed_channels is not None:
+            ed_channels = check_int(ed_channels, "ed_channels")
         self.width = _kept(out_channels, self.width_ratio)
         self.residual = nn.Sequential(
             _conv_bn(in_channels, self.width, 3, stride),

@@ -11,7 +11,9 @@ convolutions of a basic (two-layer) ResNet block.
 Cost accounting: :class:`LocalBinaryConv2d` is registered with
 :func:`lightvision.metrics.register_cost` (``op_kind="ternary"``, 2 storage bits per weight),
 so :func:`lightvision.metrics.count_ops` counts its multiply-accumulates as ternary operations
-(additions/subtractions, no multiplications) and not as real MACs, and
+(additions/subtractions, no multiplications) and not as real MACs, those of its non-zero
+weights only (``ternary_ops``: density d costs d times the dense ``dense_ternary_ops``; the
+energy estimate uses the non-zero count), and
 :func:`lightvision.metrics.model_size_bytes` stores its weight packed into 2 bits. Its weight is
 a buffer: :func:`lightvision.metrics.count_params` counts it as ``fixed``, optimisers never see
 it, and it is saved in the ``state_dict``.
@@ -42,7 +44,7 @@ from .._checks import check_int, check_real, torch_seed
 from .._deprecation import renamed_kwargs
 from ..metrics import register_cost
 from ..registry import BLOCKS
-from ._input import check_maps
+from ._input import check_maps, weight_dtype
 
 __all__ = [
     "LocalBinaryBasicBlock",
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 _MAX_SEED = 2**63 - 1
+_EXPANSION = 2  # default out_channels / width of LocalBinaryResidualBlock (see its docstring)
 
 
 def _check_kernel_size(kernel_size: object) -> int:
@@ -151,8 +154,9 @@ class LocalBinaryConv2d(nn.Module):
     :func:`sparse_ternary_weight`), and is kept as a buffer: it is never trained, not returned by
     ``parameters()``, and saved in the ``state_dict``. The layer has no bias. Padding is "same"
     (``kernel_size // 2``), so the output has ``ceil(H / stride) x ceil(W / stride)`` pixels.
-    :func:`lightvision.metrics.count_ops` counts its work as ternary operations (additions) and
-    the weight is stored packed into 2 bits per element.
+    :func:`lightvision.metrics.count_ops` counts its work as ternary operations (additions), one
+    per non-zero weight and output position, and the weight is stored packed into 2 bits per
+    element.
 
     Parameters
     ----------
@@ -220,6 +224,7 @@ class LocalBinaryConv2d(nn.Module):
         self.register_buffer("weight", sparse_ternary_weight(shape, self.density, self.seed))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Any floating-point ``x`` (the fixed weight is cast to its dtype)."""
         check_maps(x, self.in_channels, f"{type(self).__name__} input")
         return F.conv2d(x, self.weight.to(x.dtype), stride=self.stride, padding=self.padding)
 
@@ -252,21 +257,28 @@ class LocalBinaryResidualBlock(nn.Module):
     activations stay real-valued. **[INTERP]**: the learnable 1x1 of the local binary
     convolution (LBC) *is* the bottleneck's output 1x1 (m -> out), not a second 1x1 before it.
     Two 1x1 layers in a row would only add parameters (with no activation between them they
-    are one linear map), and this reading gives the paper's headline exactly: the 3x3 layer's
-    trainable weights disappear, 9/13 = 69.2 % of an expansion-2 bottleneck's convolution
-    weights with m = w ("at least 69.2 % fewer trainable parameters"). The learnable 1x1
-    convolutions have no bias (a batch norm follows each). The stride is applied by the
-    binary convolution (where a ResNet bottleneck applies it to its 3x3 convolution). The
-    shortcut is the identity when ``in_channels == out_channels`` and ``stride == 1``;
-    otherwise a projection, a real-valued 1x1 convolution with the block's stride followed by
-    a batch norm (ResNet's option B, as in torchvision), so that the residual addition sees
-    matching shapes.
+    are one linear map). The learnable 1x1 convolutions have no bias (a batch norm follows
+    each). The stride is applied by the binary convolution (where a ResNet bottleneck applies
+    it to its 3x3 convolution). The shortcut is the identity when ``in_channels ==
+    out_channels`` and ``stride == 1``; otherwise a projection, a real-valued 1x1 convolution
+    with the block's stride followed by a batch norm (ResNet's option B, as in torchvision),
+    so that the residual addition sees matching shapes.
+
+    Default width, expansion 2 (``width = out_channels // 2``) **[INTERP]**: for an identity
+    bottleneck of expansion ``e = out / w`` with m = w, the binarised 3x3 removes ``9 w^2`` of
+    the ``(2e + 9) w^2`` convolution weights, a per-block cut of ``9 / (2e + 9)``: 9/13 =
+    69.2 % at e = 2, 9/17 = 52.9 % at e = 4. The paper's headline is a lower bound over all
+    its networks ("at least 69.2 % fewer trainable parameters") and equals the e = 2 figure
+    exactly, while e = 4 blocks could never reach it; e = 2 is also the residual module of the
+    stacked hourglass and pyramid residual networks the paper binarises first (pose on MPII
+    and LSP). He et al.'s expansion-4 bottleneck is ``width=out_channels // 4``
+    (:class:`~lightvision.models.CifarResNet` passes its ``expansion``).
 
     Parameters
     ----------
     in_channels, out_channels : input and output channels of the block.
-    width : bottleneck width ``w``; default ``out_channels // 4`` (ResNet's expansion 4), which
-        then must divide exactly.
+    width : bottleneck width ``w``; default ``out_channels // 2`` (expansion 2, see above),
+        which then must divide exactly.
     num_maps : number ``m`` of binary feature maps; default ``width`` [INTERP] (the paper's value
         was not found).
     kernel_size : odd side of the binary kernel (default 3).
@@ -291,8 +303,8 @@ class LocalBinaryResidualBlock(nn.Module):
     >>> block = LocalBinaryResidualBlock(4, 8, stride=2, random_state=0)
     >>> block(torch.randn(2, 4, 7, 9)).shape
     torch.Size([2, 8, 4, 5])
-    >>> sum(p.numel() for p in block.parameters())  # 24 conv + 20 BN + 48 shortcut
-    92
+    >>> sum(p.numel() for p in block.parameters())  # 48 conv + 24 BN + 48 shortcut
+    120
 
     References
     ----------
@@ -322,12 +334,12 @@ class LocalBinaryResidualBlock(nn.Module):
         self.in_channels = check_int(in_channels, "in_channels")
         self.out_channels = check_int(out_channels, "out_channels")
         if width is None:
-            if self.out_channels % 4:
+            if self.out_channels % _EXPANSION:
                 raise ValueError(
-                    f"out_channels ({self.out_channels}) must be a multiple of 4 for the "
-                    "default width out_channels // 4; pass width explicitly"
+                    f"out_channels ({self.out_channels}) must be a multiple of {_EXPANSION} for "
+                    f"the default width out_channels // {_EXPANSION}; pass width explicitly"
                 )
-            width = self.out_channels // 4
+            width = self.out_channels // _EXPANSION
         self.width = check_int(width, "width")
         self.num_maps = self.width if num_maps is None else check_int(num_maps, "num_maps")
         self.stride = check_int(stride, "stride")
@@ -343,7 +355,7 @@ class LocalBinaryResidualBlock(nn.Module):
         self.shortcut = _shortcut(self.in_channels, self.out_channels, self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.in_channels, f"{type(self).__name__} input")
+        check_maps(x, self.in_channels, f"{type(self).__name__} input", dtype=weight_dtype(self))
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.binary(out))
         out = self.bn2(self.conv2(out))
@@ -377,8 +389,8 @@ class LocalBinaryBasicBlock(nn.Module):
 
     With m = out the trainable convolution weights of a block fall from ``9*in*out + 9*out^2``
     to ``2*out^2`` (88.9 % fewer for in = out), which is why networks of basic blocks lose more
-    than the 69.2 % of an expansion-2 bottleneck (:class:`LocalBinaryResidualBlock`), the
-    paper's lower bound ("at least 69.2 %"). **[INTERP]**: the paper's block diagrams were not
+    than the 69.2 % of an expansion-2 bottleneck (:class:`LocalBinaryResidualBlock`'s default),
+    the paper's lower bound ("at least 69.2 %"). **[INTERP]**: the paper's block diagrams were not
     available; this is the LBB rule (only k x k convolutions binarised, 1x1 convolutions
     learnable) applied to the basic block, which is also the LBCNN layer stacked as in
     Juefei-Xu et al.'s ResNet-like LBCNN. The shortcut is the identity or, where the shape
@@ -457,7 +469,7 @@ class LocalBinaryBasicBlock(nn.Module):
         self.shortcut = _shortcut(self.in_channels, out, self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.in_channels, f"{type(self).__name__} input")
+        check_maps(x, self.in_channels, f"{type(self).__name__} input", dtype=weight_dtype(self))
         out = F.relu(self.bn1(self.conv1(F.relu(self.binary1(x)))))
         out = self.bn2(self.conv2(F.relu(self.binary2(out))))
         return F.relu(out + self.shortcut(x))

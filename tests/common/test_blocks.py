@@ -6,6 +6,8 @@ A block joins these checks by being registered with tiny ``test_params`` and a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -74,3 +76,31 @@ def test_bad_input_raises_clear_errors(entry):
         block(torch.cat([x, x[:, :1]], dim=1))
     with pytest.raises((ValueError, TypeError)):
         block(x[0])  # no batch axis
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool], ids=str)
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_integer_input_computes_or_raises_a_clear_type_error(entry, dtype):
+    """A block fed integer (or bool) maps either computes a finite floating-point output or
+    raises a TypeError naming its input and the dtype, never a torch error."""
+    block = _make(entry).eval()
+    x = (_input(entry) > 0).to(dtype)
+    try:
+        with torch.no_grad():
+            out = _output(block(x))
+    except TypeError as error:
+        assert re.search(rf"(input|residual)\b.*floating-point.*{dtype}", str(error)), error
+    else:
+        assert out.is_floating_point() and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_non_finite_input_raises_a_clear_value_error(entry, value):
+    block = _make(entry).eval()
+    x = _input(entry)
+    x[0, 0, 0, 0] = value
+    with pytest.raises(ValueError, match=r"(input|residual)\b.* contains NaN or infinite"):
+        block(x)
+    with pytest.raises(TypeError, match="must be a torch.Tensor, got NoneType"):
+        block(None)

@@ -165,3 +165,37 @@ def test_intermediate_feature_maps_of_the_named_stages(entry):
     assert first.grad is not None and first.grad.abs().sum() > 0, "no gradient from the maps"
     with pytest.raises(KeyError, match="no submodules"):
         model.forward_intermediates(x, stages=["no_such_stage"])
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_empty_batch_gives_an_empty_output(entry):
+    """N = 0 in eval mode: (0, num_classes) logits and (0, num_features) features, as torch's
+    layers give, not a backend error (semg_cnn's STFT raised an MKL error)."""
+    model = _build(entry).eval()
+    x = _batch(entry, n=0)
+    with torch.no_grad():
+        assert model(x).shape == (0, model.num_classes)
+        assert model.forward_features(x).shape == (0, model.num_features)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_input_of_another_float_dtype_raises_a_clear_type_error(entry):
+    model = _build(entry).eval()
+    x = _batch(entry).double()
+    with pytest.raises(TypeError, match="x is torch.float64 but the model's weights are "
+                                        "torch.float32"):
+        model(x)
+    with torch.no_grad():
+        assert model.double()(x).dtype == torch.float64
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("entry", ENTRIES, ids=IDS)
+def test_non_finite_or_missing_input_raises_a_clear_error(entry, value):
+    model = _build(entry).eval()
+    x = _batch(entry)
+    x.view(-1)[0] = value
+    with pytest.raises(ValueError, match="x contains NaN or infinite"):
+        model(x)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got NoneType"):
+        model(None)
