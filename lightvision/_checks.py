@@ -139,3 +139,24 @@ def check_memory(nbytes: int, what: str) -> None:
     if limit is not None and nbytes > limit:
         raise ValueError(f"{what} need about {nbytes / 2**30:,.3g} GiB, more than the "
                          f"{limit / 2**30:,.3g} GiB of memory of this machine: ask for less")
+
+
+def check_array(value: object, name: str, kinds: str = "iuf") -> Any:
+    """``value`` (a numpy array, a torch tensor or nested sequences of numbers) as a numpy array
+    whose dtype kind is one of ``kinds`` (numpy's codes: ``b`` bool, ``i``/``u`` ints, ``f``
+    floats, ``c`` complex), without a copy where possible. ``TypeError`` naming ``name`` for
+    None, strings or another dtype; ``ValueError`` for ragged sequences."""
+    import numpy as np
+
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if value is None or isinstance(value, str | bytes | dict):
+        raise TypeError(f"{name} must be an array or tensor of numbers, got "
+                        f"{type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested sequences
+        raise ValueError(f"{name} must be a rectangular array: {error}") from None
+    if array.dtype.kind not in kinds:
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array

@@ -287,8 +287,8 @@ def test_image_priority_takes_lists_and_refuses_bad_images():
         (np.zeros((0, 32, 32, 3), np.uint8), ValueError, "images is empty"),
         (None, TypeError, "images must be an array or tensor of numbers, got NoneType"),
         ("images", TypeError, "images must be an array or tensor of numbers, got str"),
-        ([[[[0.0] * 3] * 32] * 32, [[0.0] * 3]], TypeError, "images must be a rectangular"),
-        (np.array([None] * 4).reshape(1, 1, 1, 4), TypeError, "images must be an array of num"),
+        ([[[[0.0] * 3] * 32] * 32, [[0.0] * 3]], ValueError, "images must be a rectangular"),
+        (np.array([None] * 4).reshape(1, 1, 1, 4), TypeError, "images must hold real numbers"),
     ):
         with pytest.raises(error, match=match):
             image_priority(model, bad)
@@ -308,7 +308,7 @@ def test_ranking_metrics_refuse_non_numbers():
     clear = np.array([True, False])
     with pytest.raises(TypeError, match="priority must be an array or tensor of numbers"):
         precision_at_k(None, clear, 1)
-    with pytest.raises(TypeError, match="priority must be an array of numbers, got dtype <U"):
+    with pytest.raises(TypeError, match="priority must hold real numbers, got dtype <U"):
         downlink_gain(["a", "b"], clear, 1)
     with pytest.raises(TypeError, match="is_clear must be an array or tensor"):
         precision_at_k([0.1, 0.2], None, 1)

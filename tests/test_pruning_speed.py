@@ -5,7 +5,9 @@ Measured (2-core AMD EPYC VM, torch 2.13, one thread, batch 32, while other jobs
 ``small_cnn`` pruned by L1 at ratio 0.5 (widths 32-64-128 -> 16-32-64, MACs x0.258) against
 ``SmallCNN(widths=(16, 32, 64))``: 11.22 ms against 11.18 ms per batch (x1.003; batch 1:
 0.985-1.003 in three runs); speed-up over the unpruned network (34.7 ms) 3.09x for 3.9x fewer
-MACs (batch 1: 2.1-2.3x). Asserted: within 5 % of the dense network, speed-up >= 2x.
+MACs (batch 1: 2.1-2.3x). On a 2-core Intel Xeon VM (2026-12-02) the ratio read x0.97-x1.04
+from run to run (x0.97 with the pruned weights loaded into the directly built network, which
+this test does). Asserted: within 5 % of the dense network, speed-up >= 2x.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ def test_pruned_model_runs_as_fast_as_the_same_shapes_built_directly():
     dense = SmallCNN(widths=(16, 32, 64)).eval()
     assert [m.out_channels for m in pruned.modules() if isinstance(m, torch.nn.Conv2d)] == \
         [16, 32, 64]
-    t_pruned, t_dense, t_base = _best_medians([pruned, dense, base], x)
+    # the same weights in both, so that only the structure differs (the values can change the
+    # speed of a CPU kernel by a few per cent, e.g. through denormals)
+    dense.load_state_dict(pruned.state_dict())
+    t_pruned, t_dense, t_base = _best_medians([pruned, dense, base], x, rounds=9)
     ratio = t_pruned / t_dense
     print(f"\npruned {t_pruned:.3f} ms, dense {t_dense:.3f} ms (x{ratio:.3f}), unpruned "
           f"{t_base:.3f} ms: speed-up {t_base / t_pruned:.2f}x for MACs x{report.macs_ratio:.3f}")

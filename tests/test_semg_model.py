@@ -281,7 +281,7 @@ def test_empty_batch_and_bad_windows():
     for bad, error, match in (
         (np.zeros((0, 8, 400)), ValueError, "X must hold at least one window"),
         (None, TypeError, "X must be an array or tensor of numbers, got NoneType"),
-        (np.array([None]), TypeError, "X must be an array of numbers"),
+        (np.array([None]), TypeError, "X must hold real numbers"),
         (np.full((1, 8, 400), np.nan), ValueError, "NaN"),
     ):
         with pytest.raises(error, match=match):
@@ -293,5 +293,5 @@ def test_empty_batch_and_bad_windows():
 def test_kinematics_scores_refuse_non_numbers():
     with pytest.raises(TypeError, match="y_true must be an array or tensor of numbers"):
         kinematics_scores(None, [1.0, 2.0])
-    with pytest.raises(TypeError, match="y_pred must be an array of numbers"):
+    with pytest.raises(TypeError, match="y_pred must hold real numbers"):
         kinematics_scores([1.0, 2.0], ["a", "b"])

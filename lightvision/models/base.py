@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int, check_real
+from .._checks import check_array, check_int, check_real
 from ..nn import capture_outputs
 from ..nn._input import check_finite, weight_dtype
 
@@ -41,19 +41,8 @@ def _stage_ends(layers: nn.Sequential, prefix: str) -> tuple[str, ...]:
 def as_array(value: Any, name: str) -> np.ndarray:
     """``value`` (a numpy array, a tensor or nested sequences of numbers) as a numpy array of
     bools or numbers, without a copy where possible; ``TypeError`` naming ``name`` for anything
-    else (None, strings, ragged or object arrays)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    if value is None or isinstance(value, str | bytes):
-        raise TypeError(f"{name} must be an array or tensor of numbers, got "
-                        f"{type(value).__name__}")
-    try:
-        array = np.asarray(value)
-    except ValueError as error:  # ragged nested sequences
-        raise TypeError(f"{name} must be a rectangular array of numbers ({error})") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of numbers, got dtype {array.dtype}")
-    return array
+    else (None, strings, object arrays), ``ValueError`` for ragged sequences."""
+    return check_array(value, name, "biuf")
 
 
 def as_tensor(value: Any, name: str) -> torch.Tensor:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_bool, check_int
+from .._checks import check_array, check_bool, check_int
 
 __all__ = ["Batches", "as_batches", "check_data", "images_to_tensor"]
 
@@ -39,16 +39,8 @@ def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     float32's range. uint8 images are scaled to [0, 1]; other dtypes are converted unchanged.
     The input is not modified.
     """
-    if images is None or isinstance(images, str | bytes | dict):
-        raise TypeError(f"images must be an array or tensor of shape (n, H, W) or "
-                        f"(n, H, W, C), got {type(images).__name__}")
     if not isinstance(images, torch.Tensor):
-        try:
-            images = np.asarray(images)
-        except ValueError as error:  # ragged nested sequences
-            raise ValueError(f"images must be a rectangular array: {error}") from None
-        if images.dtype.kind not in "biufc":
-            raise TypeError(f"images must hold real numbers, got dtype {images.dtype}")
+        images = check_array(images, "images", "biufc")
     x = torch.as_tensor(images)
     if x.ndim not in (3, 4):
         raise ValueError(f"images must have shape (n, H, W) or (n, H, W, C), got {tuple(x.shape)}")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..._checks import check_int, check_random_state, check_real
+from ..._checks import check_array, check_int, check_random_state, check_real
 from ..._rng import legacy_random_state
 from ...registry import PRUNERS
 from .base import (
@@ -36,17 +36,7 @@ def _check_damping(damping: Any) -> float:
 
 def _check_filters(filters: Any) -> np.ndarray:
     """``filters`` as a finite float64 (n, d) array with n >= 1."""
-    if isinstance(filters, torch.Tensor):
-        filters = filters.detach().cpu().numpy()
-    if filters is None or isinstance(filters, str | bytes):
-        raise TypeError(f"filters must be an (n, d) array or tensor of real numbers, got "
-                        f"{type(filters).__name__}")
-    try:
-        a = np.asarray(filters)
-    except ValueError as error:  # ragged nested sequences
-        raise ValueError(f"filters must be a rectangular (n, d) array: {error}") from None
-    if a.dtype.kind not in "iuf":
-        raise TypeError(f"filters must hold real numbers, got dtype {a.dtype}")
+    a = check_array(filters, "filters")
     if a.ndim != 2 or a.shape[0] < 1:
         raise ValueError(f"filters must be a non-empty (n, d) array, got shape {a.shape}")
     a = a.astype(np.float64, copy=False)
