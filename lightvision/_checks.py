@@ -158,5 +158,7 @@ def check_array(value: object, name: str, kinds: str = "iuf") -> Any:
     except ValueError as error:  # ragged nested sequences
         raise ValueError(f"{name} must be a rectangular array: {error}") from None
     if array.dtype.kind not in kinds:
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+        what = "real numbers" + (" or bools" if "b" in kinds else "") + (
+            " or complex numbers" if "c" in kinds else "")
+        raise TypeError(f"{name} must hold {what}, got dtype {array.dtype}")
     return array

@@ -308,7 +308,7 @@ def test_ranking_metrics_refuse_non_numbers():
     clear = np.array([True, False])
     with pytest.raises(TypeError, match="priority must be an array or tensor of numbers"):
         precision_at_k(None, clear, 1)
-    with pytest.raises(TypeError, match="priority must hold real numbers, got dtype <U"):
+    with pytest.raises(TypeError, match="priority must hold real numbers or bools, got dtype <U"):
         downlink_gain(["a", "b"], clear, 1)
     with pytest.raises(TypeError, match="is_clear must be an array or tensor"):
         precision_at_k([0.1, 0.2], None, 1)

@@ -27,11 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.utils import check_random_state as _sklearn_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._checks import check_int, check_random_state, check_real, resolve_seed
+from .._checks import check_int, check_random_state, check_real
+from .._rng import legacy_random_state
 from ..registry import FEATURES
 from ..training import History, fit
 from .filterbank import amplitude, input_scale
@@ -102,14 +102,6 @@ def _check_target(y: Any, n_samples: int, source: str) -> tuple[np.ndarray, np.n
     if len(classes) < 2:
         raise ValueError(f"y must hold at least 2 classes, got {len(classes)}")
     return classes, encoded
-
-
-def _random_state(value: Any) -> np.random.RandomState:
-    """scikit-learn's RandomState for ``value``, except that None gives a fresh one seeded
-    from the OS: numpy's global generator is never drawn from."""
-    check_random_state(value, generator=False)
-    return np.random.RandomState(resolve_seed(None)) if value is None \
-        else _sklearn_random_state(value)
 
 
 def _amplitude(view: np.ndarray | sp.csr_matrix) -> float:
@@ -425,7 +417,7 @@ class AttentionFusion(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.scales_.append(scale)
         self.n_components_ = tuple(pca.n_components_ for pca in self.pcas_)
         z = torch.from_numpy(self._project(views))
-        seed = int(_random_state(self.random_state).randint(_SEED_HIGH))
+        seed = int(legacy_random_state(self.random_state).randint(_SEED_HIGH))
         self.module_ = _AttentionNet(self.n_components_, params["hidden"], len(self.classes_),
                                      self.attention, torch.Generator().manual_seed(seed))
         self.history_: History = fit(
@@ -598,7 +590,7 @@ class AttnHybridNet(TransformerMixin, BaseEstimator):
             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
         )
         fusion._check_params()
-        rng = _random_state(self.random_state)
+        rng = legacy_random_state(self.random_state)
         self.hybrid_ = self._make_hybrid(int(rng.randint(_SEED_HIGH)))
         self.hybrid_.fit(X)
         views = self.hybrid_.transform_views(X)

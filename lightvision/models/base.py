@@ -13,7 +13,7 @@ from torch import nn
 
 from .._checks import check_array, check_int, check_real
 from ..nn import capture_outputs
-from ..nn._input import check_finite, weight_dtype
+from ..nn._input import check_finite, input_checked, weight_dtype
 
 __all__ = ["Classifier"]
 
@@ -134,7 +134,8 @@ class Classifier(nn.Module, abc.ABC):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W), float -> logits (N, num_classes)."""
         self.check_input(x)
-        return self.forward_head(self.forward_features(x))
+        with input_checked():  # checked once here, not again by every block
+            return self.forward_head(self.forward_features(x))
 
     def forward_intermediates(
         self, x: torch.Tensor, stages: Sequence[str] | None = None

@@ -1,10 +1,27 @@
-"""The input check shared by the blocks of :mod:`lightvision.nn`."""
+"""The input checks shared by the blocks of :mod:`lightvision.nn` and the models."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+_INPUT_CHECKED = contextvars.ContextVar("lightvision_input_checked", default=False)
+
+
+@contextlib.contextmanager
+def input_checked() -> Iterator[None]:
+    """Blocks run inside skip the finiteness check of :func:`check_maps`: a model's forward
+    checks its input once and runs its blocks inside, so that not every block pays one more
+    pass over its feature maps (a block called on its own still checks)."""
+    token = _INPUT_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _INPUT_CHECKED.reset(token)
 
 
 def check_maps(x: Any, channels: int, name: str, *, min_size: int = 1,
@@ -12,7 +29,7 @@ def check_maps(x: Any, channels: int, name: str, *, min_size: int = 1,
     """Raise a clear error unless ``x`` is a finite floating-point (N, ``channels``, H, W)
     tensor with H and W at least ``min_size`` (and of ``dtype``, the block's weights' dtype,
     when given); ``name`` names the input in the message. ``torch.fx`` proxies (a graph being
-    traced) pass unchecked.
+    traced) pass unchecked; finiteness is not checked again inside :func:`input_checked`.
 
     Integer and bool maps are refused rather than converted: the blocks compute in floating
     point, and which scale (0..255 or 0..1) an integer image has is the caller's choice."""
@@ -26,7 +43,8 @@ def check_maps(x: Any, channels: int, name: str, *, min_size: int = 1,
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"{name} is {x.dtype} but the block's weights are {dtype}: convert the "
                         f"input (x.to({dtype})) or the block (block.to({x.dtype}))")
-    check_finite(x, name)
+    if not _INPUT_CHECKED.get():
+        check_finite(x, name)
     if x.ndim != 4:
         raise ValueError(f"{name} must be a 4-D input (N, C, H, W), got shape {tuple(x.shape)}")
     if x.shape[1] != channels:

@@ -40,7 +40,7 @@ def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     The input is not modified.
     """
     if not isinstance(images, torch.Tensor):
-        images = check_array(images, "images", "biufc")
+        images = check_array(images, "images", "biuf")
     x = torch.as_tensor(images)
     if x.ndim not in (3, 4):
         raise ValueError(f"images must have shape (n, H, W) or (n, H, W, C), got {tuple(x.shape)}")

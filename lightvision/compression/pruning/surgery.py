@@ -327,7 +327,8 @@ class _Analysis:
             return self._stop(node, layouts, _name(node))
         if method and target in _RESHAPE_METHODS or fn and target in _RESHAPE_FUNCTIONS:
             return self._reshape(node, first)
-        if method and target in _PERMUTE or fn and target in (torch.permute, torch.transpose):
+        if (method and target in _PERMUTE or fn and target in (torch.permute, torch.transpose)
+                ) and self._shape(node):
             return self._permute(node, first)
         if method and target in _REDUCE or fn and target in (torch.mean, torch.sum):
             return self._reduce(node, first)
@@ -456,7 +457,7 @@ class _Analysis:
         dim = self._arg(node, 1, "dim", 0)
         parts = [layouts.get(t) for t in tensors]
         known = [p for p in parts if isinstance(p, _Layout)]
-        if not isinstance(dim, int) or not known or any(
+        if not ndim or not isinstance(dim, int) or not known or any(
                 p.axis != known[0].axis for p in known) or any(
                 p is not None and not isinstance(p, _Layout) for p in parts):
             return self._stop(node, layouts, f"{why} of unaligned channels")
@@ -528,8 +529,8 @@ class _Analysis:
         dims = self._arg(node, 1, "dim")
         keepdim = self._arg(node, 2, "keepdim", False)
         dims = (dims,) if isinstance(dims, int) else dims
-        if not isinstance(dims, (tuple, list)) or not all(isinstance(d, int) for d in dims) or (
-                not isinstance(keepdim, bool)):
+        if not ndim or not isinstance(dims, (tuple, list)) or not all(
+                isinstance(d, int) for d in dims) or not isinstance(keepdim, bool):
             return self._stop(node, {node.args[0]: source}, f"{why} over every axis")
         dims = {d % ndim for d in dims}
         if source.axis in dims:
