@@ -32,7 +32,6 @@ __all__ = [
     "Pruner",
     "Selection",
     "filter_matrix",
-    "group_divisions",
     "keep_per_division",
     "load_pruned",
     "prune",
@@ -79,13 +78,6 @@ def per_group(values: Mapping[str, float], default: float, groups: list[ChannelG
         raise KeyError(f"{argument} names {sorted(unknown)}, which are not pruned groups: "
                        f"{[g.name for g in groups]}")
     return [next((values[p] for p in g.producers if p in values), default) for g in groups]
-
-
-def group_divisions(group: ChannelGroup) -> int:
-    """The number of equal consecutive blocks the group's channels are split into, each of
-    which must keep the same non-zero number of channels (the groups of a grouped convolution
-    that reads or makes them); 1 for an ordinary group."""
-    return getattr(group, "divisions", 1)
 
 
 def keep_per_division(scores: torch.Tensor, per_division: int, divisions: int = 1
@@ -201,7 +193,7 @@ class Pruner(CompressionMethod):
                 raise ValueError(f"layers cannot be pruned by {type(self).__name__}: " + "; ".join(
                     f"{name}: {why}" for name, why in refused.items()))
             return chosen, {}
-        chosen = [g for g in groups if g.prunable and g.size // group_divisions(g) > 1]
+        chosen = [g for g in groups if g.prunable and g.size // g.divisions > 1]
         if self.layers == "auto":
             chosen = [g for g in chosen if len(g.producers) == 1
                       and _is_plain_conv(model.get_submodule(g.producers[0]))]

@@ -17,7 +17,6 @@ from .base import (
     Pruner,
     Selection,
     filter_matrix,
-    group_divisions,
     keep_per_division,
     per_group,
 )
@@ -195,7 +194,7 @@ class EPruner(Pruner):
             l1 = filters.abs().sum(1)
             scores = l1 / (2 * l1.max()).clamp_min(torch.finfo(l1.dtype).tiny)
             scores[exemplars] += 1
-            divisions = group_divisions(group)
+            divisions = group.divisions
             per = round(len(exemplars) / divisions)
             selections[group.name] = Selection(keep_per_division(scores, per, divisions),
                                                reset_norms=self.reset_norms)

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..._checks import check_int
 from ...registry import PRUNERS
-from .base import Pruner, Selection, _check_ratio, filter_matrix, group_divisions
+from .base import Pruner, Selection, _check_ratio, filter_matrix
 from .magnitude import kept_count
 from .surgery import ChannelGroup
 
@@ -177,7 +177,7 @@ class FilterSketch(Pruner):
         if len(group.producers) != 1:
             return f"FilterSketch sketches one layer's filters; the group is made by " \
                    f"{group.producers}"
-        if group_divisions(group) > 1 or (group.name, "out") not in group.users:
+        if group.divisions > 1 or (group.name, "out") not in group.users:
             return ("its channels are split among the groups of a grouped convolution, and a "
                     "sketch mixes filters across them")
         for layer, role in group.users:

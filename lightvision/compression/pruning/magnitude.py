@@ -10,7 +10,6 @@ from .base import (
     Selection,
     _check_ratio,
     filter_matrix,
-    group_divisions,
     keep_per_division,
 )
 from .surgery import ChannelGroup
@@ -63,7 +62,7 @@ class L1Pruner(Pruner):
         selections = {}
         for group in groups:
             scores = filter_matrix(model, group).abs().sum(1)
-            divisions = group_divisions(group)
+            divisions = group.divisions
             per = kept_count(group.size // divisions, self.ratio)
             selections[group.name] = Selection(keep_per_division(scores, per, divisions))
         return selections

@@ -17,7 +17,6 @@ from .base import (
     Pruner,
     Selection,
     check_finite_weights,
-    group_divisions,
     keep_per_division,
     non_finite_tensor,
     per_group,
@@ -386,7 +385,7 @@ class SSR(Pruner):
         for group in groups:
             with torch.no_grad():
                 norms = _Group(model, group).matrix(members=True).norm(dim=1)
-            divisions = group_divisions(group)
+            divisions = group.divisions
             # the most non-zero channels of any division, in every division: no non-zero
             # channel is removed, so the removal still changes nothing
             per = int((norms > 0).reshape(divisions, -1).sum(1).max())
