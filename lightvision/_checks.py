@@ -79,6 +79,15 @@ def check_model(model: Any, name: str = "model") -> Any:
     return model
 
 
+def floating_dtype(module: Any) -> Any:
+    """The dtype of ``module``'s first floating-point parameter or buffer (None: it has
+    none): the dtype its inputs must have."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return None
+
+
 def check_random_state(value: object, name: str = "random_state", *,
                        generator: bool = True) -> Any:
     """``value`` unchanged if it is what scikit-learn accepts as a random state: None, an int

@@ -604,12 +604,16 @@ def test_group_prox_is_finite_for_huge_rows():
     assert torch.equal(group_prox(u, 1e60 ** 0.5 / 2, "l20")[:2], u[:2])
 
 
-def test_ssr_checks_the_data_against_the_example_inputs_and_casts_float64():
+def _tiny_ssr_setup():
+    """32 digits, a conv-BN-linear net and a one-epoch SSR that updates F/Y every step."""
     X, y = _digits()
-    X, y = X[:32], y[:32]
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
                           nn.Linear(144, 10))
-    ssr = SSR(train={"epochs": 1, "batch_size": 16}, update_every=1)
+    return X[:32], y[:32], model, SSR(train={"epochs": 1, "batch_size": 16}, update_every=1)
+
+
+def test_ssr_checks_the_data_against_the_example_inputs_and_casts_float64():
+    X, y, model, ssr = _tiny_ssr_setup()
     for data in ((torch.cat([X, X], 1), y), [(torch.cat([X, X], 1), y)], (X[:, 0], y)):
         with pytest.raises(ValueError, match=r"data.* inputs have shape .* but example_inputs"):
             ssr(model, X[:2], data=data)
@@ -622,11 +626,7 @@ def test_ssr_checks_the_data_against_the_example_inputs_and_casts_float64():
 
 
 def test_ssr_blames_its_training_for_weights_that_end_non_finite():
-    X, y = _digits()
-    X, y = X[:32], y[:32]
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(144, 10))
-    ssr = SSR(train={"epochs": 1, "batch_size": 16}, update_every=1)
+    X, y, model, ssr = _tiny_ssr_setup()
     with pytest.raises(ValueError, match=r"SSR's AULM training diverged: .* in "
                                          r"'1\.running_mean'; lower train\['lr'\], rho or "
                                          r"lam, or check data"), warnings.catch_warnings():

@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from .._checks import check_int, check_model, check_real, torch_seed
+from .._checks import check_int, check_model, check_real, floating_dtype, torch_seed
 from ..registry import LOSSES
 from ..training import check_data, fit
-from ..training.loop import _floating_dtype
 
 __all__ = ["DomainAdaptationTask", "fit_domain_adaptation"]
 
@@ -228,7 +227,7 @@ def fit_domain_adaptation(
                                 streams=streams, random_state=fit_kwargs.get("random_state", 0))
     task._source_names = ("source_X", "source_y")
     task._check_batch(model, source_X)  # the source and target shapes, before training
-    dtype = _floating_dtype(model)
+    dtype = floating_dtype(model)
     _check_square(source_y, dtype, "source_y")
     _check_square(task.target_y, dtype, "target_y")
     return fit(model, source_X, source_y, task=task, **fit_kwargs)

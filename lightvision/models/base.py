@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_array, check_int, check_real
+from .._checks import check_array, check_int, check_real, floating_dtype
 from ..nn import capture_outputs
-from ..nn._input import check_finite, input_checked, weight_dtype
+from ..nn._input import check_finite, input_checked
 
 __all__ = ["Classifier"]
 
@@ -55,7 +55,7 @@ def check_dtype(model: nn.Module, x: torch.Tensor) -> None:
     dtype."""
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
-    dtype = weight_dtype(model)
+    dtype = floating_dtype(model)
     if dtype is not None and x.dtype != dtype:
         raise TypeError(f"x is {x.dtype} but the model's weights are {dtype}: convert the input "
                         f"(x.to({dtype})) or the model (model.to({x.dtype}))")

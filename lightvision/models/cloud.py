@@ -37,9 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_int, check_int_sequence, check_model
+from .._checks import check_bool, check_int, check_int_sequence, check_model, floating_dtype
 from .._deprecation import renamed_kwargs
-from ..nn._input import weight_dtype
 from ..registry import MODELS
 from .base import Classifier, as_array, as_tensor, check_dropout, check_finite
 from .small_cnn import _conv_bn_relu
@@ -323,7 +322,7 @@ def image_priority(
     images = as_tensor(images, "images")
     patches = image_to_patches(images, patch_size)
     n = len(images)
-    dtype = weight_dtype(model)
+    dtype = floating_dtype(model)
     if dtype is not None:
         patches = patches.to(dtype)
     was_training = model.training

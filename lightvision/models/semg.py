@@ -36,9 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int, check_int_sequence, check_model, check_real
+from .._checks import check_int, check_int_sequence, check_model, check_real, floating_dtype
 from .._deprecation import renamed_kwargs
-from ..nn._input import weight_dtype
 from ..registry import MODELS
 from .base import Classifier, _stage_ends, as_array, as_tensor, check_dropout, check_dtype
 
@@ -305,7 +304,7 @@ def predict_angles(model: nn.Module, X: np.ndarray | torch.Tensor, *,
     x = as_tensor(X, "X")
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"X must hold at least one window (n, C, L), got shape {tuple(x.shape)}")
-    x = x.to(weight_dtype(model) or torch.get_default_dtype())  # any numbers, in the model's
+    x = x.to(floating_dtype(model) or torch.get_default_dtype())  # any numbers, in the model's
     was_training = model.training
     model.eval()
     try:

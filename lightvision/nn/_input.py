@@ -64,9 +64,3 @@ def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
             and not torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
-
-
-def weight_dtype(module: torch.nn.Module) -> torch.dtype | None:
-    """The dtype of ``module``'s first parameter (None without parameters): the dtype its
-    input must have."""
-    return next((p.dtype for p in module.parameters()), None)

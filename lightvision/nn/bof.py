@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_real, floating_dtype
 from .._rng import random_streams
 from ..registry import BLOCKS
-from ._input import check_maps, weight_dtype
+from ._input import check_maps
 
 __all__ = ["BoFPooling"]
 
@@ -164,7 +164,7 @@ class BoFPooling(nn.Module):
     # -- forward -----------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
         check_maps(x, self.in_channels, "BoFPooling input",
-                   min_size=2 if self.spatial_level == 1 else 1, dtype=weight_dtype(self))
+                   min_size=2 if self.spatial_level == 1 else 1, dtype=floating_dtype(self))
 
     def _check_memberships(self, x: torch.Tensor, summary: torch.Tensor) -> None:
         """ValueError if ``summary`` (memberships or their histogram; NaN propagates through

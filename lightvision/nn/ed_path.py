@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_real, floating_dtype
 from ..registry import BLOCKS
-from ._input import check_maps, weight_dtype
+from ._input import check_maps
 
 __all__ = ["EDPath", "EDBlock", "EDBottleneck"]
 
@@ -115,7 +115,7 @@ class EDPath(nn.Module):
         self.decoder_bn = nn.BatchNorm2d(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.channels, "EDPath input", dtype=weight_dtype(self))
+        check_maps(x, self.channels, "EDPath input", dtype=floating_dtype(self))
         code = self.encoder(x)
         return self.decoder_bn(self.decoder(code, output_size=x.shape[-2:]))
 
@@ -140,7 +140,7 @@ class _EDResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_maps(x, self.in_channels, f"{type(self).__name__} input",
-                   dtype=weight_dtype(self))
+                   dtype=floating_dtype(self))
         shortcut = self.shortcut(x)  # once: feeds both the sum and the ED path
         return torch.relu(self.residual(x) + shortcut + self.ed(shortcut))
 

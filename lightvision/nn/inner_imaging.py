@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_int, floating_dtype
 from ..registry import BLOCKS
-from ._input import check_maps, weight_dtype
+from ._input import check_maps
 
 __all__ = ["InnerImaging", "InnerImagingBlock"]
 
@@ -164,11 +164,11 @@ class InnerImaging(nn.Module):
         self, residual: torch.Tensor, shortcut: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Channel weights s in (0, 1), shape (N, C)."""
-        check_maps(residual, self.channels, "residual", dtype=weight_dtype(self))
+        check_maps(residual, self.channels, "residual", dtype=floating_dtype(self))
         if self.view == "pair":
             if shortcut is None:
                 raise ValueError("the pair view needs the shortcut: call ini(residual, shortcut)")
-            check_maps(shortcut, self.channels, "shortcut", dtype=weight_dtype(self))
+            check_maps(shortcut, self.channels, "shortcut", dtype=floating_dtype(self))
             if not isinstance(residual, torch.fx.Proxy) and shortcut.shape[0] != residual.shape[0]:
                 raise ValueError(
                     f"shortcut batch size {shortcut.shape[0]} != residual's {residual.shape[0]}"
@@ -271,7 +271,7 @@ class InnerImagingBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.in_channels, "InnerImagingBlock input", dtype=weight_dtype(self))
+        check_maps(x, self.in_channels, "InnerImagingBlock input", dtype=floating_dtype(self))
         shortcut = self.shortcut(x)
         residual = self.conv2(self.relu(self.conv1(x)))
         if self.ini.view == "pair":

@@ -40,11 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_int, check_real, torch_seed
+from .._checks import check_int, check_real, floating_dtype, torch_seed
 from .._deprecation import renamed_kwargs
 from ..metrics import register_cost
 from ..registry import BLOCKS
-from ._input import check_maps, weight_dtype
+from ._input import check_maps
 
 __all__ = [
     "LocalBinaryBasicBlock",
@@ -355,7 +355,7 @@ class LocalBinaryResidualBlock(nn.Module):
         self.shortcut = _shortcut(self.in_channels, self.out_channels, self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.in_channels, f"{type(self).__name__} input", dtype=weight_dtype(self))
+        check_maps(x, self.in_channels, f"{type(self).__name__} input", dtype=floating_dtype(self))
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.binary(out))
         out = self.bn2(self.conv2(out))
@@ -469,7 +469,7 @@ class LocalBinaryBasicBlock(nn.Module):
         self.shortcut = _shortcut(self.in_channels, out, self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_maps(x, self.in_channels, f"{type(self).__name__} input", dtype=weight_dtype(self))
+        check_maps(x, self.in_channels, f"{type(self).__name__} input", dtype=floating_dtype(self))
         out = F.relu(self.bn1(self.conv1(F.relu(self.binary1(x)))))
         out = self.bn2(self.conv2(F.relu(self.binary2(out))))
         return F.relu(out + self.shortcut(x))

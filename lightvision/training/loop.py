@@ -11,7 +11,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._checks import check_bool, check_int, check_model, check_real, resolve_seed
+from .._checks import (
+    check_bool,
+    check_int,
+    check_model,
+    check_real,
+    floating_dtype,
+    resolve_seed,
+)
 from .._rng import seeded
 from .data import Batches, as_batches, check_data
 
@@ -125,14 +132,6 @@ def _check_device(device: Any) -> torch.device:
         raise ValueError(f"device={str(device)!r}: there are {module.device_count()} "
                          f"{device.type} device(s)")
     return device
-
-
-def _floating_dtype(model: nn.Module) -> torch.dtype | None:
-    """The dtype of the model's first floating-point parameter or buffer (None: none)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return None
 
 
 def _to(x: torch.Tensor, device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
@@ -271,7 +270,7 @@ def fit(
     data_names = "X / y" if y is not None else "data"
     was_training = model.training
     model.to(device)
-    dtype = _floating_dtype(model)
+    dtype = floating_dtype(model)
     start = time.perf_counter()
     with seeded(seed):
         bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
@@ -346,7 +345,7 @@ def evaluate(
         task = _default_task(model, loss, batches, "y" if y is not None else "data")
     was_training = model.training
     model.eval()
-    dtype = _floating_dtype(model)
+    dtype = floating_dtype(model)
     total_loss, correct, seen, classify = 0.0, 0, 0, True
     try:
         for xb, yb in batches:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..._checks import check_int, check_random_state, check_real
+from ..._checks import check_int, check_random_state, check_real, floating_dtype
 from ...registry import PRUNERS
 from .base import (
     Pruner,
@@ -315,7 +315,7 @@ class SSR(Pruner):
         from torch.optim.swa_utils import update_bn
 
         from ...training import as_batches, fit
-        from ...training.loop import _floating_dtype, _to
+        from ...training.loop import _to
 
         with torch.no_grad():
             params = [_Group(model, g) for g in groups]
@@ -369,7 +369,7 @@ class SSR(Pruner):
                 zeroed[group.name] = (int(zero.sum()), group.size)
         # the statistics lag behind the shrinking parameters; re-estimate them, on inputs cast
         # to the model's device and floating dtype as fit casts them
-        device, dtype = next(model.parameters()).device, _floating_dtype(model)
+        device, dtype = next(model.parameters()).device, floating_dtype(model)
         update_bn((_to(x, device, dtype) for x, _ in as_batches(
             data, labelled=False, batch_size=settings["batch_size"])), model)
         bad = non_finite_tensor(model)
